@@ -1,0 +1,93 @@
+# elves: build, run, test.
+#
+#   make          build ./elves
+#   make run      open the terminal application on the bundled stories260K
+#   make test     unit, round-trip, command-line and terminal tests
+#   make check    the same tests built with AddressSanitizer and UBSan
+#   make bench    ratio table per model per codec (MODELS=folder to add more)
+#
+# `run`, `test` and `check` first install missing Debian packages when run
+# as root (scripts/setup.sh).
+
+CC      ?= cc
+CSTD    := -std=c11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+OPT     ?= -O2 -g
+CFLAGS  += $(CSTD) $(WARN) $(OPT)
+LDLIBS  := -lzstd -lcjson -lxxhash -lncursesw -lpthread -lm
+
+BUILD   ?= build
+CORE_SRC := $(wildcard codecs/*.c) $(wildcard core/*.c)
+UI_SRC   := $(filter-out ui/main.c,$(wildcard ui/*.c))
+TEST_SRC := $(wildcard tests/test_*.c)
+
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+UI_OBJ   := $(UI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+ELVES    := $(BUILD)/elves
+GEN      := $(BUILD)/gen_synth
+SYNTH    := $(BUILD)/samples/synth-base.safetensors
+
+.PHONY: all run test check bench setup clean unit shell-tests samples
+
+all: ./elves
+
+./elves: $(ELVES)
+	cp $(ELVES) ./elves
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libelves.a: $(CORE_OBJ) $(UI_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(ELVES): $(BUILD)/ui/main.o $(BUILD)/libelves.a
+	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libelves.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(BUILD)/libelves.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+# cmocka's test callbacks take a `void **state` that most tests ignore, so
+# unused parameters are allowed in test files only.
+
+$(GEN): samples/gen_synth.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -lm -o $@
+
+$(SYNTH): $(GEN)
+	@mkdir -p $(dir $@)
+	$(GEN) $(BUILD)/samples
+
+samples: $(SYNTH)
+
+setup:
+	@scripts/setup.sh
+
+run: setup ./elves
+	./elves samples/stories260K.safetensors
+
+unit: $(TEST_BIN) $(SYNTH)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+
+shell-tests: $(ELVES) $(SYNTH)
+	@set -e; for t in tests/*.sh; do echo "== $$t"; ELVES=$(abspath $(ELVES)) BUILD=$(abspath $(BUILD)) sh $$t; done
+
+test: setup
+	$(MAKE) ./elves
+	$(MAKE) unit shell-tests
+
+# The sanitizer build lives in its own folder so it never mixes objects with
+# the normal one. Leak detection stays on.
+check: setup
+	$(MAKE) BUILD=build-san CC=clang OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	        LDFLAGS="-fsanitize=address,undefined" unit shell-tests
+
+bench: ./elves $(SYNTH)
+	scripts/bench.sh $(MODELS)
+
+clean:
+	rm -rf build build-san elves
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,74 @@
+/* The codec interface: every codec encodes one tensor's little-endian bytes
+ * into a self-contained payload and decodes it back.
+ *
+ * A payload carries everything its decoder needs except the dtype and the
+ * element count, which the container stores beside it. */
+#ifndef ELVES_CODEC_H
+#define ELVES_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "dtype.h"
+#include "error.h"
+
+/* Parameters a caller may set; a codec ignores the ones it has no use for. */
+typedef struct el_codec_params {
+    int zstd_level;   /* level of the zstd stage, 1..19; 0 means 3 */
+    double abs_bound; /* requested max |w - w'|; 0 means lossless or exact mode */
+} el_codec_params;
+
+typedef struct el_codec {
+    const char *name;
+    const char *summary; /* one line for help screens */
+    int lossless;        /* decode(encode(x)) == x bit for bit, always */
+
+    /* Whether the codec accepts this dtype at all. */
+    int (*supports)(el_dtype dt);
+
+    /* Worst-case absolute error of a decoded element for these parameters:
+     * 0 for lossless codecs, a negative value when the codec cannot run with
+     * them (for example a bound tighter than the dtype allows). */
+    double (*max_error)(el_dtype dt, const el_codec_params *params);
+
+    /* Appends the payload for `count` elements at `src` to out. */
+    int (*encode)(el_dtype dt, const void *src, size_t count,
+                  const el_codec_params *params, el_buf *out, el_error *err);
+
+    /* Decodes a whole payload into dst, which holds exactly `count` elements.
+     * Fails cleanly on any malformed or truncated payload. */
+    int (*decode)(el_dtype dt, const void *payload, size_t payload_len,
+                  void *dst, size_t count, el_error *err);
+} el_codec;
+
+/* All codecs, in display order, terminated by NULL. */
+extern const el_codec *const el_codecs[];
+
+/* Looks a codec up by name; NULL when there is none. */
+const el_codec *el_codec_find(const char *name);
+
+/* Number of entries in el_codecs. */
+size_t el_codec_count(void);
+
+/* A size prediction for one codec on one tensor. */
+typedef struct el_prediction {
+    double ratio;       /* original bytes / encoded bytes */
+    double max_error;   /* worst-case error the codec guarantees */
+    int estimated;      /* 1 when computed from a sample, 0 when exact */
+    int applicable;     /* 0 when the codec does not support the dtype/bound */
+} el_prediction;
+
+/* Predicts the ratio of codec on count elements at src by encoding a sample
+ * of evenly spaced blocks of at most `sample_bytes` in total; a tensor no
+ * larger than that is encoded whole and the result is exact. */
+int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
+                     size_t count, const el_codec_params *params,
+                     size_t sample_bytes, el_prediction *out, el_error *err);
+
+/* Largest number of mantissa bits ELF-m may keep for dt, and the smallest
+ * m whose error bound 2^-(m+1) is at most abs_bound; -1 when no m fits. */
+int el_elf_max_bits(el_dtype dt);
+int el_elf_bits_for_bound(el_dtype dt, double abs_bound);
+
+#endif

@@ -1,0 +1,109 @@
+/* The codec table and ratio prediction. */
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const el_codec el_codec_zstd;
+extern const el_codec el_codec_bytegroup;
+extern const el_codec el_codec_elf;
+extern const el_codec el_codec_elf_m;
+
+const el_codec *const el_codecs[] = {
+    &el_codec_zstd,
+    &el_codec_bytegroup,
+    &el_codec_elf,
+    &el_codec_elf_m,
+    NULL,
+};
+
+/* Number of blocks a prediction samples: enough to see the start, middle and
+ * end of a tensor, few enough that each block stays long for zstd. */
+#define PREDICT_BLOCKS 8
+
+const el_codec *el_codec_find(const char *name)
+{
+    for (size_t i = 0; el_codecs[i] != NULL; i++) {
+        if (strcmp(el_codecs[i]->name, name) == 0)
+            return el_codecs[i];
+    }
+    return NULL;
+}
+
+size_t el_codec_count(void)
+{
+    size_t n = 0;
+    while (el_codecs[n] != NULL)
+        n++;
+    return n;
+}
+
+/* Copies PREDICT_BLOCKS evenly spaced blocks of block_count elements into
+ * sample. The first block starts at element 0 and the last ends at the last
+ * element. */
+static void gather_sample(const uint8_t *src, size_t count, size_t size, size_t block_count,
+                          uint8_t *sample)
+{
+    size_t span = count - block_count;
+    for (size_t b = 0; b < PREDICT_BLOCKS; b++) {
+        size_t start = span / (PREDICT_BLOCKS - 1) * b
+                     + span % (PREDICT_BLOCKS - 1) * b / (PREDICT_BLOCKS - 1);
+        memcpy(sample + b * block_count * size, src + start * size, block_count * size);
+    }
+}
+
+static int encoded_size(const el_codec *codec, el_dtype dt, const void *src, size_t count,
+                        const el_codec_params *params, size_t *out, el_error *err)
+{
+    el_buf payload = {0};
+    int rc = codec->encode(dt, src, count, params, &payload, err);
+    *out = payload.len;
+    el_buf_free(&payload);
+    return rc;
+}
+
+int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
+                     size_t count, const el_codec_params *params,
+                     size_t sample_bytes, el_prediction *out, el_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!codec->supports(dt))
+        return 0;
+    out->max_error = codec->max_error(dt, params);
+    if (out->max_error < 0)
+        return 0;
+    out->applicable = 1;
+
+    size_t size = el_dtype_size(dt);
+    if (count > SIZE_MAX / size)
+        return el_fail(err, "tensor of %zu %s elements is too large to address",
+                       count, el_dtype_name(dt));
+
+    size_t original = count * size;
+    size_t encoded;
+    if (original <= sample_bytes) {
+        if (encoded_size(codec, dt, src, count, params, &encoded, err) != 0)
+            return -1;
+    } else {
+        /* Since sample_bytes < original, the blocks fit in the tensor
+         * unless block_count had to be raised to 1, when they may overlap. */
+        size_t block_count = sample_bytes / size / PREDICT_BLOCKS;
+        if (block_count == 0)
+            block_count = 1;
+
+        original = block_count * PREDICT_BLOCKS * size;
+        uint8_t *sample = malloc(original);
+        if (sample == NULL)
+            return el_fail(err, "out of memory for a %zu-byte prediction sample", original);
+        gather_sample(src, count, size, block_count, sample);
+        int rc = encoded_size(codec, dt, sample, block_count * PREDICT_BLOCKS, params,
+                              &encoded, err);
+        free(sample);
+        if (rc != 0)
+            return -1;
+        out->estimated = 1;
+    }
+
+    out->ratio = encoded ? (double)original / (double)encoded : 0.0;
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* The .elves container, version 1.
+ *
+ *   "ELVES\0\1\0"                      8-byte magic, format version 1
+ *   blob 0 .. blob n-1                 zstd-framed opaque bytes and codec payloads
+ *   manifest                           UTF-8 JSON, see container.c
+ *   trailer (32 bytes)                 manifest offset u64, manifest length u64,
+ *                                      XXH3-64 of the manifest u64, "ELVSEND\0"
+ *
+ * Every blob has an XXH3-64 checksum in the manifest, and every tensor the
+ * XXH3-128 of its original bytes. The index sits at the end so the file is
+ * written in one pass. */
+#ifndef ELVES_CONTAINER_H
+#define ELVES_CONTAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "workspace.h"
+
+typedef struct el_export_layer {
+    char *name;
+    const char *codec;        /* codec name, static */
+    uint64_t original;        /* bytes */
+    uint64_t predicted;       /* bytes the prediction promised */
+    uint64_t stored;          /* bytes written; 0 for a duplicate */
+    double max_error;         /* measured max |w - w'| after decoding */
+    int lossless;             /* bound was lossless */
+    int duplicate;            /* stored as a reference to an earlier tensor */
+} el_export_layer;
+
+typedef struct el_export_report {
+    el_export_layer *layers;
+    size_t n_layers;
+    uint64_t original;        /* whole source files, bytes */
+    uint64_t predicted;
+    uint64_t stored;          /* whole .elves file, bytes */
+} el_export_report;
+
+/* Exports one model of the workspace to out_path, using each layer's plan.
+ * Every lossy layer is decoded and measured; if one misses its bound, or the
+ * progress callback cancels, nothing is left at out_path. The write goes to a
+ * temporary file beside out_path, renamed at the end. */
+int el_export(const el_workspace *ws, size_t model, const char *out_path,
+              el_progress_fn progress, void *ctx, el_export_report *report,
+              el_error *err);
+
+void el_export_report_free(el_export_report *report);
+
+/* Restores the model inside in_path. out_path is the file to write for a
+ * single-file model, or a folder (created if missing) for a sharded one.
+ * Every checksum is verified; lossless tensors must match their original
+ * checksum. Writes are atomic per file. */
+int el_restore(const char *in_path, const char *out_path,
+               el_progress_fn progress, void *ctx, el_error *err);
+
+typedef struct el_verify_report {
+    size_t tensors;
+    size_t lossless_exact;    /* lossless tensors whose checksum matched */
+    size_t lossy_within;      /* lossy tensors within their bound */
+    size_t compared;          /* tensors compared against a model file */
+    double worst_error;       /* largest measured error over lossy tensors */
+} el_verify_report;
+
+/* Decodes every tensor of in_path and checks every checksum and bound. With
+ * model non-NULL, also compares each tensor against that model's tensor of
+ * the same name. Fails at the first problem, naming the tensor. */
+int el_verify(const char *in_path, const el_model *model,
+              el_progress_fn progress, void *ctx, el_verify_report *report,
+              el_error *err);
+
+#endif

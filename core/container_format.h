@@ -1,0 +1,42 @@
+/* Constants and helpers shared by the container writer and reader. */
+#ifndef ELVES_CONTAINER_FORMAT_H
+#define ELVES_CONTAINER_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../codecs/buf.h"
+#include "../codecs/error.h"
+#include "../codecs/zstd_frame.h"
+
+#define EL_CONTAINER_MAGIC "ELVES\0\1\0"
+#define EL_CONTAINER_END "ELVSEND\0"
+#define EL_CONTAINER_MAGIC_LEN 8
+#define EL_CONTAINER_TRAILER_LEN 32
+#define EL_CONTAINER_VERSION 1
+
+/* Largest manifest a reader accepts: far above what a model with a million
+ * tensors needs, and a cap on what a damaged trailer can make us allocate. */
+#define EL_CONTAINER_MAX_MANIFEST (1ull << 30)
+
+/* Largest opaque segment (file header or index) a reader decompresses:
+ * safetensors headers stop at 100 MB, so this only stops damaged sizes. */
+#define EL_CONTAINER_MAX_OPAQUE (1ull << 30)
+
+/* zstd level for opaque segments (headers, index files). */
+#define EL_OPAQUE_ZSTD_LEVEL 19
+
+/* Writes all of buf to fd, or fails naming path. */
+int el_write_all(int fd, const void *buf, size_t len, const char *path, el_error *err);
+
+/* Creates a temporary file beside path ("path.tmp-XXXXXX"); stores its name
+ * in tmp (heap) and returns the descriptor, or -1. */
+int el_create_temp(const char *path, char **tmp, el_error *err);
+
+/* Flushes, closes and renames tmp over path. On failure removes tmp. */
+int el_commit_temp(int fd, char *tmp, const char *path, el_error *err);
+
+/* Closes and removes a temporary file after a failure. */
+void el_abandon_temp(int fd, char *tmp);
+
+#endif

@@ -1,0 +1,75 @@
+/* File and zstd helpers for the container. */
+#include "container_format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
+
+int el_write_all(int fd, const void *buf, size_t len, const char *path, el_error *err)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return el_fail(err, "cannot write %s: %s", path, strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int el_create_temp(const char *path, char **tmp, el_error *err)
+{
+    size_t len = strlen(path) + sizeof ".tmp-XXXXXX";
+    *tmp = malloc(len);
+    if (*tmp == NULL)
+        return el_fail(err, "out of memory");
+    snprintf(*tmp, len, "%s.tmp-XXXXXX", path);
+
+    int fd = mkstemp(*tmp);
+    if (fd < 0) {
+        el_fail(err, "cannot create a temporary file beside %s: %s", path, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return -1;
+    }
+    return fd;
+}
+
+int el_commit_temp(int fd, char *tmp, const char *path, el_error *err)
+{
+    if (fsync(fd) != 0) {
+        el_fail(err, "cannot flush %s: %s", tmp, strerror(errno));
+        el_abandon_temp(fd, tmp);
+        return -1;
+    }
+    if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
+        el_fail(err, "cannot close %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        el_fail(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+void el_abandon_temp(int fd, char *tmp)
+{
+    if (fd >= 0)
+        close(fd);
+    if (tmp != NULL)
+        unlink(tmp);
+    free(tmp);
+}

@@ -1,0 +1,57 @@
+/* Reading a .elves container: the trailer, the manifest and each tensor. */
+#ifndef ELVES_CONTAINER_READ_H
+#define ELVES_CONTAINER_READ_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../codecs/codec.h"
+#include "../codecs/error.h"
+
+typedef struct el_container {
+    char *path;
+    const uint8_t *map;
+    size_t size;
+    uint64_t blobs_end;       /* offset of the manifest: blobs lie before it */
+    cJSON *manifest;
+    cJSON *blobs, *tensors, *files;
+    size_t n_blobs, n_tensors, n_files;
+} el_container;
+
+/* Maps the file, checks the magic, trailer and manifest checksum, and
+ * parses the manifest. */
+int el_container_open(const char *path, el_container *c, el_error *err);
+
+void el_container_close(el_container *c);
+
+/* One tensor's manifest entry, validated. */
+typedef struct el_container_tensor {
+    const char *name;
+    el_dtype dtype;
+    uint64_t count;
+    uint64_t nbytes;
+    const el_codec *codec;
+    int lossless;             /* bound was lossless */
+    double abs_bound;         /* for a lossy bound */
+    double max_error;         /* measured at export */
+    const char *hash;         /* XXH3-128 of the original bytes, hex */
+    const char *decoded_hash; /* XXH3-128 of the decoded bytes, hex */
+} el_container_tensor;
+
+int el_container_tensor_info(const el_container *c, size_t index,
+                             el_container_tensor *out, el_error *err);
+
+/* Decodes tensor `index` into a new buffer of info->nbytes bytes (caller
+ * frees) and checks its blob checksum and its decoded checksum. */
+int el_container_decode(const el_container *c, size_t index, uint8_t **out,
+                        el_error *err);
+
+/* Reads a non-negative integer field that must fit in 2^53. */
+int el_json_u64(const cJSON *obj, const char *key, uint64_t *out, el_error *err);
+
+/* Returns the blob's bytes after checking range and checksum. */
+int el_container_blob(const el_container *c, uint64_t index, const uint8_t **data,
+                      size_t *len, el_error *err);
+
+#endif

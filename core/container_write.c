@@ -1,0 +1,380 @@
+/* Writing a model into a .elves container: opaque segments with zstd, each
+ * tensor with its layer's codec, then the JSON manifest and the trailer.
+ *
+ * Manifest (version 1):
+ *   {"elves": 1, "source": {"format", "path", "files": [
+ *        {"name", "size", "xxh3_128", "segments": [{"blob": i, "size"} |
+ *                                                  {"tensor": j}]}]},
+ *    "blobs": [{"offset", "length", "xxh64"}],
+ *    "tensors": [{"name", "dtype", "shape", "bytes", "codec", "bound",
+ *                 "zstd_level", "abs_bound", "blob" | "same_as",
+ *                 "max_error", "xxh3_128", "decoded_xxh3_128"}]}
+ * Offsets and sizes are bytes; "same_as" is the index of an earlier tensor
+ * whose payload this one shares. */
+#include "container.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "container_format.h"
+#include "measure.h"
+
+typedef struct writer {
+    int fd;
+    char *tmp;
+    uint64_t offset;       /* bytes written so far */
+    cJSON *blobs;
+    size_t n_blobs;
+    el_progress_fn progress;
+    void *ctx;
+    uint64_t done, total;  /* progress, in source bytes */
+} writer;
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int add_number(cJSON *obj, const char *key, double v, el_error *err)
+{
+    if (cJSON_AddNumberToObject(obj, key, v) == NULL)
+        return el_fail(err, "out of memory building the manifest");
+    return 0;
+}
+
+static int add_string(cJSON *obj, const char *key, const char *v, el_error *err)
+{
+    if (cJSON_AddStringToObject(obj, key, v) == NULL)
+        return el_fail(err, "out of memory building the manifest");
+    return 0;
+}
+
+/* Appends bytes as the next blob and returns its index in *index. */
+static int write_blob(writer *w, const el_buf *bytes, const char *out_path,
+                      size_t *index, el_error *err)
+{
+    cJSON *blob = cJSON_CreateObject();
+    if (blob == NULL || !cJSON_AddItemToArray(w->blobs, blob))
+        return el_fail(err, "out of memory building the manifest");
+
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)XXH3_64bits(bytes->data, bytes->len));
+    if (add_number(blob, "offset", (double)w->offset, err) != 0
+        || add_number(blob, "length", (double)bytes->len, err) != 0
+        || add_string(blob, "xxh64", hash, err) != 0)
+        return -1;
+
+    if (el_write_all(w->fd, bytes->data, bytes->len, out_path, err) != 0)
+        return -1;
+    w->offset += bytes->len;
+    *index = w->n_blobs++;
+    return 0;
+}
+
+static void hash_hex(const void *data, size_t len, char out[33])
+{
+    XXH128_hash_t h = XXH3_128bits(data, len);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+}
+
+static int tensor_entry(const el_tensor *t, cJSON **out, el_error *err)
+{
+    cJSON *entry = cJSON_CreateObject();
+    cJSON *shape = cJSON_CreateArray();
+    if (entry == NULL || shape == NULL) {
+        cJSON_Delete(entry);
+        cJSON_Delete(shape);
+        return el_fail(err, "out of memory building the manifest");
+    }
+    cJSON_AddItemToObject(entry, "shape", shape);
+    for (int d = 0; d < t->ndim; d++)
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+
+    char hash[33];
+    hash_hex(t->data, t->nbytes, hash);
+    *out = entry;
+    if (add_string(entry, "name", t->name, err) != 0
+        || add_string(entry, "dtype", el_dtype_name(t->dtype), err) != 0
+        || add_number(entry, "bytes", (double)t->nbytes, err) != 0
+        || add_string(entry, "xxh3_128", hash, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* Encodes one tensor, decodes it again and checks the result against the
+ * layer's bound before anything is written. */
+static int encode_checked(const el_tensor *t, const el_layer *layer,
+                          const el_codec *codec, const el_codec_params *params,
+                          el_buf *payload, double *max_error, char decoded_hash[33],
+                          el_error *err)
+{
+    if (codec->encode(t->dtype, t->data, t->count, params, payload, err) != 0)
+        return el_fail_context(err, "tensor \"%s\": %s encode", t->name, codec->name);
+
+    uint8_t *decoded = malloc(t->nbytes ? t->nbytes : 1);
+    if (decoded == NULL)
+        return el_fail(err, "out of memory decoding tensor \"%s\" (%llu bytes)", t->name,
+                       (unsigned long long)t->nbytes);
+    if (codec->decode(t->dtype, payload->data, payload->len, decoded, t->count, err) != 0) {
+        free(decoded);
+        return el_fail_context(err, "tensor \"%s\": %s decode of a fresh payload", t->name,
+                               codec->name);
+    }
+
+    hash_hex(decoded, t->nbytes, decoded_hash);
+    int exact = memcmp(decoded, t->data, t->nbytes) == 0;
+    *max_error = exact ? 0.0 : el_max_abs_error(t->dtype, t->data, decoded, t->count);
+    free(decoded);
+
+    if (layer->bound.kind == EL_BOUND_LOSSLESS && !exact)
+        return el_fail(err, "tensor \"%s\": codec %s did not restore the bytes exactly "
+                       "under a lossless bound; export stopped", t->name, codec->name);
+    if (layer->bound.kind == EL_BOUND_ABS && !(*max_error <= layer->bound.abs))
+        return el_fail(err, "tensor \"%s\": codec %s reached error %g, above the bound "
+                       "abs:%g; export stopped, choose another codec for this layer",
+                       t->name, codec->name, *max_error, layer->bound.abs);
+    return 0;
+}
+
+static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
+                        const char *out_path, cJSON *tensors, el_export_layer *rep,
+                        el_error *err)
+{
+    const el_tensor *tensor = &ws->models[m].tensors[t];
+    const el_layer *layer = &ws->layers[m][t];
+    const el_codec *codec = el_layer_codec(layer);
+    if (codec == NULL)
+        return el_fail(err, "tensor \"%s\": no codec fits its plan", tensor->name);
+    el_codec_params params = el_bound_params(layer->bound, ws->zstd_level);
+
+    cJSON *entry = NULL;
+    if (tensor_entry(tensor, &entry, err) != 0) {
+        cJSON_Delete(entry);
+        return -1;
+    }
+    cJSON_AddItemToArray(tensors, entry);
+
+    char bound[64];
+    el_bound_format(layer->bound, bound, sizeof bound);
+    if (add_string(entry, "codec", codec->name, err) != 0
+        || add_string(entry, "bound", bound, err) != 0
+        || add_number(entry, "zstd_level", params.zstd_level, err) != 0
+        || add_number(entry, "abs_bound", params.abs_bound, err) != 0)
+        return -1;
+
+    rep->name = strdup(tensor->name);
+    rep->codec = codec->name;
+    rep->original = tensor->nbytes;
+    rep->predicted = el_layer_predicted_bytes(ws, m, t);
+    rep->lossless = layer->bound.kind == EL_BOUND_LOSSLESS;
+    if (rep->name == NULL)
+        return el_fail(err, "out of memory");
+
+    if (el_layer_shares_payload(ws, m, t)) {
+        size_t first = layer->dup.of.tensor;
+        cJSON *first_entry = cJSON_GetArrayItem(tensors, (int)first);
+        rep->duplicate = 1;
+        rep->max_error = cJSON_GetObjectItem(first_entry, "max_error")->valuedouble;
+        return add_number(entry, "same_as", (double)first, err) != 0
+            || add_number(entry, "max_error", rep->max_error, err) != 0
+            || add_string(entry, "decoded_xxh3_128",
+                          cJSON_GetObjectItem(first_entry, "decoded_xxh3_128")->valuestring,
+                          err) != 0 ? -1 : 0;
+    }
+
+    el_buf payload = { 0 };
+    char decoded_hash[33];
+    size_t blob;
+    int rc = encode_checked(tensor, layer, codec, &params, &payload, &rep->max_error,
+                            decoded_hash, err);
+    if (rc == 0)
+        rc = write_blob(w, &payload, out_path, &blob, err);
+    rep->stored = payload.len;
+    el_buf_free(&payload);
+    if (rc != 0)
+        return -1;
+
+    if (add_number(entry, "blob", (double)blob, err) != 0
+        || add_number(entry, "max_error", rep->max_error, err) != 0
+        || add_string(entry, "decoded_xxh3_128", decoded_hash, err) != 0)
+        return -1;
+    return 0;
+}
+
+static int report_progress(writer *w, uint64_t bytes, const char *label, el_error *err)
+{
+    w->done += bytes;
+    if (w->progress != NULL && w->progress(w->ctx, w->done, w->total, label))
+        return el_fail(err, "export cancelled; nothing was written");
+    return 0;
+}
+
+/* Writes one opaque segment (zstd) and adds it to segments. */
+static int write_opaque(writer *w, const void *bytes, size_t len, const char *out_path,
+                        cJSON *segments, el_error *err)
+{
+    el_buf frame = { 0 };
+    size_t blob;
+    int rc = el_zstd_append_frame(&frame, bytes, len, EL_OPAQUE_ZSTD_LEVEL, err);
+    if (rc == 0)
+        rc = write_blob(w, &frame, out_path, &blob, err);
+    el_buf_free(&frame);
+    if (rc != 0)
+        return -1;
+
+    cJSON *seg = cJSON_CreateObject();
+    if (seg == NULL || !cJSON_AddItemToArray(segments, seg))
+        return el_fail(err, "out of memory building the manifest");
+    if (add_number(seg, "blob", (double)blob, err) != 0
+        || add_number(seg, "size", (double)len, err) != 0)
+        return -1;
+    return 0;
+}
+
+static cJSON *file_entry(const char *name, const void *bytes, uint64_t size,
+                         cJSON *files, el_error *err)
+{
+    cJSON *entry = cJSON_CreateObject();
+    if (entry == NULL || !cJSON_AddItemToArray(files, entry)) {
+        el_fail(err, "out of memory building the manifest");
+        return NULL;
+    }
+    char hash[33];
+    hash_hex(bytes, size, hash);
+    cJSON *segments = cJSON_AddArrayToObject(entry, "segments");
+    if (segments == NULL || add_string(entry, "name", name, err) != 0
+        || add_number(entry, "size", (double)size, err) != 0
+        || add_string(entry, "xxh3_128", hash, err) != 0)
+        return NULL;
+    return segments;
+}
+
+static int write_files(writer *w, const el_workspace *ws, size_t m, const char *out_path,
+                       cJSON *files, cJSON *tensors, el_export_report *report, el_error *err)
+{
+    const el_model *model = &ws->models[m];
+
+    if (model->index_json != NULL) {
+        cJSON *segments = file_entry(model->index_name, model->index_json,
+                                     model->index_json_len, files, err);
+        if (segments == NULL
+            || write_opaque(w, model->index_json, model->index_json_len, out_path,
+                            segments, err) != 0)
+            return -1;
+    }
+
+    size_t t = 0;
+    for (size_t f = 0; f < model->n_files; f++) {
+        const el_file *file = &model->files[f];
+        cJSON *segments = file_entry(file->name, file->map, file->size, files, err);
+        if (segments == NULL
+            || write_opaque(w, file->map, file->data_start, out_path, segments, err) != 0
+            || report_progress(w, file->data_start, file->name, err) != 0)
+            return -1;
+
+        /* Tensors are stored per file in offset order, which covers the data
+         * area without gaps, so the segment list reproduces the file. */
+        for (; t < model->n_tensors && model->tensors[t].file == f; t++) {
+            cJSON *seg = cJSON_CreateObject();
+            if (seg == NULL || !cJSON_AddItemToArray(segments, seg)
+                || add_number(seg, "tensor", (double)t, err) != 0)
+                return el_fail(err, "out of memory building the manifest");
+            report->n_layers = t + 1;
+            if (write_tensor(w, ws, m, t, out_path, tensors, &report->layers[t], err) != 0
+                || report_progress(w, model->tensors[t].nbytes, model->tensors[t].name,
+                                   err) != 0)
+                return -1;
+            report->predicted += report->layers[t].predicted;
+        }
+    }
+    return 0;
+}
+
+static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error *err)
+{
+    char *text = cJSON_PrintUnformatted(root);
+    if (text == NULL)
+        return el_fail(err, "out of memory printing the manifest");
+    size_t len = strlen(text);
+
+    uint8_t trailer[EL_CONTAINER_TRAILER_LEN];
+    uint64_t fields[3] = { w->offset, len, XXH3_64bits(text, len) };
+    for (int i = 0; i < 3; i++)
+        for (int b = 0; b < 8; b++)
+            trailer[8 * i + b] = (uint8_t)(fields[i] >> (8 * b));
+    memcpy(trailer + 24, EL_CONTAINER_END, 8);
+
+    int rc = el_write_all(w->fd, text, len, out_path, err);
+    if (rc == 0)
+        rc = el_write_all(w->fd, trailer, sizeof trailer, out_path, err);
+    w->offset += len + sizeof trailer;
+    free(text);
+    return rc;
+}
+
+int el_export(const el_workspace *ws, size_t m, const char *out_path,
+              el_progress_fn progress, void *ctx, el_export_report *report,
+              el_error *err)
+{
+    const el_model *model = &ws->models[m];
+    memset(report, 0, sizeof *report);
+    report->layers = calloc(model->n_tensors + 1, sizeof *report->layers);
+    if (report->layers == NULL)
+        return el_fail(err, "out of memory");
+
+    writer w = { .fd = -1, .progress = progress, .ctx = ctx };
+    for (size_t f = 0; f < model->n_files; f++) {
+        w.total += model->files[f].size;
+        report->original += model->files[f].size;
+    }
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON *source = cJSON_AddObjectToObject(root, "source");
+    cJSON *files = source ? cJSON_AddArrayToObject(source, "files") : NULL;
+    cJSON *tensors = cJSON_AddArrayToObject(root, "tensors");
+    w.blobs = cJSON_AddArrayToObject(root, "blobs");
+    int rc = -1;
+    if (files == NULL || tensors == NULL || w.blobs == NULL
+        || add_number(root, "elves", EL_CONTAINER_VERSION, err) != 0
+        || add_string(source, "format", model->format, err) != 0
+        || add_string(source, "path", base_name(model->path), err) != 0) {
+        el_fail(err, "out of memory building the manifest");
+        goto out;
+    }
+
+    w.fd = el_create_temp(out_path, &w.tmp, err);
+    if (w.fd < 0)
+        goto out;
+    if (el_write_all(w.fd, EL_CONTAINER_MAGIC, EL_CONTAINER_MAGIC_LEN, out_path, err) != 0)
+        goto out;
+    w.offset = EL_CONTAINER_MAGIC_LEN;
+
+    if (write_files(&w, ws, m, out_path, files, tensors, report, err) != 0
+        || write_manifest(&w, root, out_path, err) != 0)
+        goto out;
+
+    rc = el_commit_temp(w.fd, w.tmp, out_path, err);
+    w.fd = -1;
+    w.tmp = NULL;
+    report->stored = w.offset;
+
+out:
+    if (rc != 0)
+        el_abandon_temp(w.fd, w.tmp);
+    cJSON_Delete(root);
+    return rc;
+}
+
+void el_export_report_free(el_export_report *report)
+{
+    for (size_t i = 0; report->layers != NULL && i < report->n_layers; i++)
+        free(report->layers[i].name);
+    free(report->layers);
+    memset(report, 0, sizeof *report);
+}

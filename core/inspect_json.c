@@ -1,0 +1,125 @@
+#include "inspect_json.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* JSON has no NaN or Inf; such statistics are written as null. */
+static cJSON *number_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+static cJSON *tensor_ratios(const el_layer *layer)
+{
+    cJSON *ratios = cJSON_CreateObject();
+    for (size_t i = 0; ratios != NULL && el_codecs[i] != NULL; i++) {
+        const el_prediction *p = &layer->pred[i];
+        cJSON_AddItemToObject(ratios, el_codecs[i]->name,
+                              p->applicable ? cJSON_CreateNumber(p->ratio)
+                                            : cJSON_CreateNull());
+    }
+    return ratios;
+}
+
+static cJSON *histogram(const el_stats *s)
+{
+    if (s->exponent_hist == NULL)
+        return cJSON_CreateNull();
+
+    cJSON *h = cJSON_CreateObject();
+    for (unsigned e = 0; h != NULL && e < s->n_exponents; e++) {
+        if (s->exponent_hist[e] == 0)
+            continue;
+        char key[16];
+        snprintf(key, sizeof key, "%u", e);
+        cJSON_AddItemToObject(h, key, cJSON_CreateNumber((double)s->exponent_hist[e]));
+    }
+    return h;
+}
+
+static cJSON *tensor_json(const el_workspace *ws, size_t m, size_t t)
+{
+    const el_tensor *tensor = &ws->models[m].tensors[t];
+    const el_layer *layer = &ws->layers[m][t];
+    const el_stats *s = &layer->stats;
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+
+    cJSON_AddStringToObject(o, "name", tensor->name);
+    cJSON_AddStringToObject(o, "dtype", el_dtype_name(tensor->dtype));
+    cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+    for (int d = 0; shape != NULL && d < tensor->ndim; d++)
+        cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)tensor->shape[d]));
+    cJSON_AddNumberToObject(o, "bytes", (double)tensor->nbytes);
+    cJSON_AddItemToObject(o, "min", number_or_null(s->min));
+    cJSON_AddItemToObject(o, "max", number_or_null(s->max));
+    cJSON_AddItemToObject(o, "mean", number_or_null(s->mean));
+    cJSON_AddItemToObject(o, "std", number_or_null(s->std));
+    cJSON_AddNumberToObject(o, "zeros", (double)s->zeros);
+    cJSON_AddNumberToObject(o, "nan", (double)s->nans);
+    cJSON_AddNumberToObject(o, "inf", (double)s->infs);
+    cJSON_AddNumberToObject(o, "subnormals", (double)s->subnormals);
+    cJSON_AddItemToObject(o, "abs_lt_1", number_or_null(
+        s->count ? (double)s->abs_lt_1 / (double)s->count : 0.0));
+    cJSON_AddItemToObject(o, "exponent_histogram", histogram(s));
+    cJSON_AddItemToObject(o, "exponent_entropy", s->exponent_hist
+                          ? cJSON_CreateNumber(s->exponent_entropy) : cJSON_CreateNull());
+
+    if (layer->dup.is_duplicate) {
+        const el_model *other = &ws->models[layer->dup.of.model];
+        cJSON_AddStringToObject(o, "duplicate_of", other->tensors[layer->dup.of.tensor].name);
+        if (layer->dup.of.model != m)
+            cJSON_AddStringToObject(o, "duplicate_in", other->path);
+    } else {
+        cJSON_AddNullToObject(o, "duplicate_of");
+    }
+
+    const el_codec *chosen = el_layer_codec(layer);
+    cJSON_AddItemToObject(o, "codec", chosen ? cJSON_CreateString(chosen->name)
+                                             : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "predicted_ratio", tensor_ratios(layer));
+    return o;
+}
+
+static cJSON *model_json(const el_workspace *ws, size_t m)
+{
+    const el_model *model = &ws->models[m];
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+
+    cJSON_AddStringToObject(o, "path", model->path);
+    cJSON_AddStringToObject(o, "format", model->format);
+    cJSON_AddNumberToObject(o, "files", (double)model->n_files);
+    cJSON_AddNumberToObject(o, "parameters", (double)el_model_parameters(model));
+    cJSON_AddNumberToObject(o, "bytes", (double)el_model_tensor_bytes(model));
+
+    cJSON *ratios = cJSON_AddObjectToObject(o, "predicted_ratio");
+    for (size_t i = 0; ratios != NULL && el_codecs[i] != NULL; i++)
+        cJSON_AddNumberToObject(ratios, el_codecs[i]->name,
+                                el_model_predicted_ratio(ws, m, el_codecs[i]));
+    if (ratios != NULL)
+        cJSON_AddNumberToObject(ratios, "auto", el_model_predicted_ratio(ws, m, NULL));
+
+    cJSON *tensors = cJSON_AddArrayToObject(o, "tensors");
+    for (size_t t = 0; tensors != NULL && t < model->n_tensors; t++)
+        cJSON_AddItemToArray(tensors, tensor_json(ws, m, t));
+    return o;
+}
+
+char *el_inspect_json(const el_workspace *ws, el_error *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *models = root ? cJSON_AddArrayToObject(root, "models") : NULL;
+    for (size_t m = 0; models != NULL && m < ws->n_models; m++)
+        cJSON_AddItemToArray(models, model_json(ws, m));
+
+    char *text = models ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (text == NULL)
+        el_fail(err, "out of memory building the JSON report");
+    return text;
+}

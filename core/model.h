@@ -1,0 +1,66 @@
+/* A model opened for reading: its files (memory-mapped), its tensors and the
+ * opaque bytes around them. Only safetensors is read so far. */
+#ifndef ELVES_MODEL_H
+#define ELVES_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../codecs/dtype.h"
+#include "../codecs/error.h"
+
+#define EL_MAX_DIMS 16
+
+typedef struct el_tensor {
+    char *name;
+    el_dtype dtype;
+    int ndim;
+    uint64_t shape[EL_MAX_DIMS];
+    uint64_t count;         /* elements: product of shape, 1 for a scalar */
+    uint64_t nbytes;        /* count * element size */
+    size_t file;            /* index into el_model.files */
+    uint64_t offset;        /* absolute byte offset of the payload in that file */
+    const uint8_t *data;    /* points into the file's mapping */
+} el_tensor;
+
+typedef struct el_file {
+    char *path;             /* as opened */
+    char *name;             /* base name, as listed in a shard index */
+    const uint8_t *map;     /* whole file, read-only mapping (NULL when empty) */
+    uint64_t size;
+    uint64_t data_start;    /* first byte after the header: 8 + header length */
+    char *metadata_json;    /* "__metadata__" object as JSON text, or NULL */
+} el_file;
+
+typedef struct el_model {
+    char *path;             /* the path the user gave */
+    const char *format;     /* "safetensors" */
+    el_file *files;
+    size_t n_files;
+    el_tensor *tensors;     /* files in order; each file's tensors in offset order */
+    size_t n_tensors;
+    /* Raw bytes of model.safetensors.index.json for a sharded model, else
+     * NULL; kept so that restore can write it back unchanged. */
+    uint8_t *index_json;
+    size_t index_json_len;
+    char *index_name;       /* base name of the index file, or NULL */
+} el_model;
+
+/* Opens a model: a .safetensors file, a model.safetensors.index.json, or a
+ * folder holding either. Every field of every file is validated; on failure
+ * *out is left zeroed and err names the file, the tensor and the field. */
+int el_model_open(const char *path, el_model *out, el_error *err);
+
+void el_model_close(el_model *model);
+
+/* Total payload bytes of all tensors, and total parameter count. */
+uint64_t el_model_tensor_bytes(const el_model *model);
+uint64_t el_model_parameters(const el_model *model);
+
+/* Formats a shape as "[64, 512]" into buf. */
+void el_shape_format(const el_tensor *t, char *buf, size_t len);
+
+/* Index of the tensor with this name, or -1. */
+long el_model_find(const el_model *model, const char *name);
+
+#endif

@@ -1,0 +1,325 @@
+#include "stats.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Elements decoded to double before their moments are folded in. A block
+ * stays in cache, so the exact two-pass mean and variance of each block cost
+ * no second read of the tensor. */
+#define BLOCK 4096
+
+/* Running state of one pass over a tensor. */
+typedef struct scan {
+    el_stats *s;
+    uint64_t planes[8][256];   /* byte counts per little-endian byte plane */
+    uint64_t finite;           /* elements folded into mean and m2 */
+    double mean, m2;           /* m2: sum of squared deviations from mean */
+    double min, max;
+    double block[BLOCK];       /* finite values of the current block */
+    size_t n_block;
+} scan;
+
+/* Merges a block's exact mean and squared deviations into the running ones
+ * (Chan, Golub and LeVeque's pairwise update). */
+static void merge_moments(scan *sc, uint64_t n, double mean, double m2)
+{
+    const double total = (double)(sc->finite + n);
+    const double delta = mean - sc->mean;
+
+    sc->mean += delta * ((double)n / total);
+    sc->m2 += m2 + delta * delta * ((double)sc->finite * (double)n / total);
+    sc->finite += n;
+}
+
+/* Welford's update, for a block whose sum overflows a double. */
+static void welford_block(const double *x, size_t n, double *mean, double *m2)
+{
+    double mu = 0, q = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double delta = x[i] - mu;
+        mu += delta / (double)(i + 1);
+        q += delta * (x[i] - mu);
+    }
+    *mean = mu;
+    *m2 = q;
+}
+
+/* Folds the finite values collected in sc->block into the statistics. */
+static void flush_block(scan *sc)
+{
+    const double *x = sc->block;
+    const size_t n = sc->n_block;
+    if (n == 0)
+        return;
+
+    double sum = 0, lo = x[0], hi = x[0];
+    uint64_t zeros = 0, small = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += x[i];
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+        zeros += x[i] == 0;
+        small += fabs(x[i]) < 1;
+    }
+
+    double mean = sum / (double)n, m2 = 0;
+    if (isfinite(mean)) {
+        for (size_t i = 0; i < n; i++)
+            m2 += (x[i] - mean) * (x[i] - mean);
+    } else {
+        welford_block(x, n, &mean, &m2);
+    }
+
+    sc->min = sc->finite == 0 || lo < sc->min ? lo : sc->min;
+    sc->max = sc->finite == 0 || hi > sc->max ? hi : sc->max;
+    sc->s->zeros += zeros;
+    sc->s->abs_lt_1 += small;
+    merge_moments(sc, n, mean, m2);
+    sc->n_block = 0;
+}
+
+static void count_planes(scan *sc, const uint8_t *p, uint64_t count, int size)
+{
+    for (uint64_t i = 0; i < count; i++)
+        for (int b = 0; b < size; b++)
+            sc->planes[b][p[i * (uint64_t)size + (uint64_t)b]]++;
+}
+
+static float f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Each kernel reads at most BLOCK elements and queues their finite values
+ * for flush_block. The float kernels also count the biased exponent (NaN and
+ * Inf land in the all-ones bin). Zeros and subnormals both have exponent 0,
+ * so the subnormal count is derived from bin 0 afterwards. */
+
+static void scan_f64(scan *sc, const uint8_t *p, uint64_t count)
+{
+    uint64_t *hist = sc->s->exponent_hist;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t u;
+        memcpy(&u, p + 8 * i, 8);
+        const unsigned e = (unsigned)(u >> 52) & 0x7ff;
+        hist[e]++;
+        if (e == 0x7ff) {
+            sc->s->nans += (u & 0xfffffffffffffULL) != 0;
+            continue;
+        }
+        double v;
+        memcpy(&v, &u, sizeof v);
+        sc->block[sc->n_block++] = v;
+    }
+}
+
+static void scan_f32(scan *sc, const uint8_t *p, uint64_t count)
+{
+    uint64_t *hist = sc->s->exponent_hist;
+    for (uint64_t i = 0; i < count; i++) {
+        uint32_t u;
+        memcpy(&u, p + 4 * i, 4);
+        const unsigned e = (u >> 23) & 0xff;
+        hist[e]++;
+        if (e == 0xff) {
+            sc->s->nans += (u & 0x7fffff) != 0;
+            continue;
+        }
+        sc->block[sc->n_block++] = f32_from_bits(u);
+    }
+}
+
+static void scan_f16(scan *sc, const uint8_t *p, uint64_t count)
+{
+    uint64_t *hist = sc->s->exponent_hist;
+    for (uint64_t i = 0; i < count; i++) {
+        const uint32_t h = (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
+        const uint32_t sign = (h & 0x8000) << 16;
+        const uint32_t frac = h & 0x3ff;
+        const unsigned e = (h >> 10) & 0x1f;
+        hist[e]++;
+        if (e == 0x1f) {
+            sc->s->nans += frac != 0;
+            continue;
+        }
+
+        float v;
+        if (e == 0) { /* zero or subnormal: frac * 2^-24, exact in float */
+            v = (float)frac * 0x1p-24f;
+            v = sign ? -v : v;
+        } else { /* rebias 15 -> 127 and widen the fraction to 23 bits */
+            v = f32_from_bits(sign | (e + 112) << 23 | frac << 13);
+        }
+        sc->block[sc->n_block++] = v;
+    }
+}
+
+static void scan_bf16(scan *sc, const uint8_t *p, uint64_t count)
+{
+    uint64_t *hist = sc->s->exponent_hist;
+    for (uint64_t i = 0; i < count; i++) {
+        const uint32_t b = (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
+        const unsigned e = (b >> 7) & 0xff;
+        hist[e]++;
+        if (e == 0xff) {
+            sc->s->nans += (b & 0x7f) != 0;
+            continue;
+        }
+        sc->block[sc->n_block++] = f32_from_bits(b << 16);
+    }
+}
+
+/* Integer kernels: every value is finite, so each one is queued. I64 and U64
+ * values beyond 2^53 are rounded to the nearest double. */
+#define SCAN_INT(fn, type)                                              \
+    static void fn(scan *sc, const uint8_t *p, uint64_t count)          \
+    {                                                                   \
+        for (uint64_t i = 0; i < count; i++) {                          \
+            type v;                                                     \
+            memcpy(&v, p + sizeof v * i, sizeof v);                     \
+            sc->block[sc->n_block++] = (double)v;                       \
+        }                                                               \
+    }
+
+SCAN_INT(scan_i64, int64_t)
+SCAN_INT(scan_i32, int32_t)
+SCAN_INT(scan_i16, int16_t)
+SCAN_INT(scan_i8, int8_t)
+SCAN_INT(scan_u64, uint64_t)
+SCAN_INT(scan_u32, uint32_t)
+SCAN_INT(scan_u16, uint16_t)
+SCAN_INT(scan_u8, uint8_t)
+
+/* Shannon entropy in bits of a histogram with the given total. */
+static double entropy(const uint64_t *counts, size_t n, uint64_t total)
+{
+    if (total == 0)
+        return 0;
+
+    double h = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (counts[i] == 0)
+            continue;
+        const double p = (double)counts[i] / (double)total;
+        h -= p * log2(p);
+    }
+    return h;
+}
+
+/* Runs the kernel for the dtype over at most BLOCK elements. Little-endian
+ * host order is assumed, as safetensors stores little-endian data. */
+static void scan_chunk(scan *sc, el_dtype dtype, const uint8_t *p, uint64_t n)
+{
+    switch (dtype) {
+    case EL_F64: scan_f64(sc, p, n); break;
+    case EL_F32: scan_f32(sc, p, n); break;
+    case EL_F16: scan_f16(sc, p, n); break;
+    case EL_BF16: scan_bf16(sc, p, n); break;
+    case EL_I64: scan_i64(sc, p, n); break;
+    case EL_I32: scan_i32(sc, p, n); break;
+    case EL_I16: scan_i16(sc, p, n); break;
+    case EL_I8: scan_i8(sc, p, n); break;
+    case EL_U64: scan_u64(sc, p, n); break;
+    case EL_U32: scan_u32(sc, p, n); break;
+    case EL_U16: scan_u16(sc, p, n); break;
+    /* The F8 formats get U8 statistics: their values are not decoded, since
+     * no codec here treats them as floats. BOOL bytes are 0 or 1. */
+    case EL_F8_E4M3:
+    case EL_F8_E5M2:
+    case EL_U8:
+    case EL_BOOL:
+    case EL_DTYPE_COUNT:
+        scan_u8(sc, p, n);
+        break;
+    }
+}
+
+/* One pass over the tensor in cache-sized chunks: byte planes, then the
+ * dtype kernel, then the moments of the chunk. */
+static void scan_tensor(scan *sc, const el_tensor *t, size_t size)
+{
+    for (uint64_t i = 0; i < t->count; i += BLOCK) {
+        const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
+        const uint8_t *p = t->data + i * size;
+
+        count_planes(sc, p, n, (int)size);
+        scan_chunk(sc, t->dtype, p, n);
+        flush_block(sc);
+    }
+}
+
+/* Fills the totals that follow from the counts of the scan. */
+static void finish(scan *sc, el_stats *s)
+{
+    if (s->exponent_hist != NULL) {
+        const unsigned top = s->n_exponents - 1;
+        s->infs = s->exponent_hist[top] - s->nans;
+        s->subnormals = s->exponent_hist[0] - s->zeros;
+        s->exponent_entropy = entropy(s->exponent_hist, s->n_exponents, s->count);
+    }
+
+    if (sc->finite > 0) {
+        s->min = sc->min;
+        s->max = sc->max;
+        s->mean = sc->mean;
+        s->std = sqrt(sc->m2 / (double)sc->finite);
+    }
+
+    for (int b = 0; b < s->n_planes; b++)
+        s->plane_entropy[b] = entropy(sc->planes[b], 256, s->count);
+}
+
+int el_stats_compute(const el_tensor *t, el_stats *out, el_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *name = t->name != NULL ? t->name : "(unnamed)";
+
+    const size_t size = el_dtype_size(t->dtype);
+    if (size == 0 || size > 8 || t->count > UINT64_MAX / size ||
+        t->count * size != t->nbytes || (t->count > 0 && t->data == NULL))
+        return el_fail(err, "tensor '%s': %llu elements of dtype %d do not make "
+                       "%llu bytes; the tensor table is inconsistent", name,
+                       (unsigned long long)t->count, (int)t->dtype,
+                       (unsigned long long)t->nbytes);
+
+    el_stats s = { .count = t->count, .n_planes = (int)size };
+    if (el_dtype_is_float(t->dtype)) {
+        s.n_exponents = 1u << el_dtype_float_layout(t->dtype).exponent_bits;
+        s.exponent_hist = calloc(s.n_exponents, sizeof *s.exponent_hist);
+        if (s.exponent_hist == NULL)
+            return el_fail(err, "tensor '%s': out of memory for the exponent "
+                           "histogram", name);
+    }
+
+    scan *sc = calloc(1, sizeof *sc);
+    if (sc == NULL) {
+        free(s.exponent_hist);
+        return el_fail(err, "tensor '%s': out of memory for statistics", name);
+    }
+    sc->s = &s;
+
+    scan_tensor(sc, t, size);
+    finish(sc, &s);
+
+    free(sc);
+    *out = s;
+    return 0;
+}
+
+void el_stats_free(el_stats *s)
+{
+    free(s->exponent_hist);
+    s->exponent_hist = NULL;
+    s->n_exponents = 0;
+}
+
+unsigned el_stats_distinct_exponents(const el_stats *s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_exponents; i++)
+        n += s->exponent_hist[i] != 0;
+    return n;
+}

@@ -1,0 +1,231 @@
+/* Opening models together, analysing every tensor, and choosing codecs. */
+#include "workspace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
+                      el_error *err)
+{
+    memset(ws, 0, sizeof *ws);
+    ws->zstd_level = 3;
+    ws->sample_bytes = EL_SAMPLE_BYTES;
+    if (n == 0)
+        return el_fail(err, "no model given: pass at least one .safetensors file or folder");
+
+    ws->models = calloc(n, sizeof *ws->models);
+    ws->layers = calloc(n, sizeof *ws->layers);
+    if (ws->models == NULL || ws->layers == NULL) {
+        el_workspace_close(ws);
+        return el_fail(err, "out of memory opening %zu models", n);
+    }
+
+    for (size_t m = 0; m < n; m++) {
+        if (el_model_open(paths[m], &ws->models[m], err) != 0) {
+            el_workspace_close(ws);
+            return -1;
+        }
+        ws->n_models = m + 1;
+
+        size_t count = ws->models[m].n_tensors;
+        ws->layers[m] = calloc(count ? count : 1, sizeof *ws->layers[m]);
+        if (ws->layers[m] == NULL) {
+            el_workspace_close(ws);
+            return el_fail(err, "out of memory for %zu tensors of %s", count, paths[m]);
+        }
+        for (size_t t = 0; t < count; t++)
+            ws->layers[m][t].chosen = -1;
+    }
+    return 0;
+}
+
+static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
+{
+    const el_tensor *tensor = &ws->models[m].tensors[t];
+    el_layer *layer = &ws->layers[m][t];
+    el_codec_params params = el_bound_params(layer->bound, ws->zstd_level);
+
+    for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS; i++) {
+        if (el_codec_predict(el_codecs[i], tensor->dtype, tensor->data, tensor->count,
+                             &params, ws->sample_bytes, &layer->pred[i], err) != 0)
+            return el_fail_context(err, "tensor \"%s\", codec %s", tensor->name,
+                                   el_codecs[i]->name);
+    }
+
+    layer->chosen = -1;
+    double best = 0;
+    for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS; i++) {
+        const el_prediction *p = &layer->pred[i];
+        if (!p->applicable || !el_bound_allows(layer->bound, el_codecs[i], p->max_error))
+            continue;
+        if (layer->codec != NULL && layer->codec != el_codecs[i])
+            continue;
+        if (layer->chosen < 0 || p->ratio > best) {
+            layer->chosen = (int)i;
+            best = p->ratio;
+        }
+    }
+    return 0;
+}
+
+int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
+                         el_error *err)
+{
+    uint64_t total = 0, done = 0;
+    for (size_t m = 0; m < ws->n_models; m++)
+        total += el_model_tensor_bytes(&ws->models[m]);
+
+    for (size_t m = 0; m < ws->n_models; m++) {
+        const el_model *model = &ws->models[m];
+        for (size_t t = 0; t < model->n_tensors; t++) {
+            el_layer *layer = &ws->layers[m][t];
+            el_stats_free(&layer->stats);
+            if (el_stats_compute(&model->tensors[t], &layer->stats, err) != 0)
+                return el_fail_context(err, "%s: tensor \"%s\"", model->path,
+                                       model->tensors[t].name);
+            if (predict_layer(ws, m, t, err) != 0)
+                return el_fail_context(err, "%s", model->path);
+
+            done += model->tensors[t].nbytes;
+            if (progress != NULL && progress(ctx, done, total, model->tensors[t].name))
+                return el_fail(err, "analysis cancelled");
+        }
+    }
+
+    el_dup **dups = calloc(ws->n_models, sizeof *dups);
+    const el_model **models = calloc(ws->n_models, sizeof *models);
+    int rc = -1;
+    if (dups == NULL || models == NULL) {
+        el_fail(err, "out of memory finding duplicates");
+        goto out;
+    }
+    for (size_t m = 0; m < ws->n_models; m++) {
+        models[m] = &ws->models[m];
+        dups[m] = calloc(ws->models[m].n_tensors + 1, sizeof *dups[m]);
+        if (dups[m] == NULL) {
+            el_fail(err, "out of memory finding duplicates");
+            goto out;
+        }
+    }
+    if (el_find_duplicates(models, ws->n_models, dups, err) != 0)
+        goto out;
+    for (size_t m = 0; m < ws->n_models; m++)
+        for (size_t t = 0; t < ws->models[m].n_tensors; t++)
+            ws->layers[m][t].dup = dups[m][t];
+    rc = 0;
+
+out:
+    if (dups != NULL)
+        for (size_t m = 0; m < ws->n_models; m++)
+            free(dups[m]);
+    free(dups);
+    free(models);
+    return rc;
+}
+
+int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
+                      el_bound bound, const el_codec *codec, el_error *err)
+{
+    const el_tensor *t = &ws->models[model].tensors[tensor];
+    el_layer *layer = &ws->layers[model][tensor];
+
+    if (codec != NULL) {
+        el_codec_params params = el_bound_params(bound, ws->zstd_level);
+        char text[64];
+        el_bound_format(bound, text, sizeof text);
+        if (!codec->supports(t->dtype))
+            return el_fail(err, "codec %s does not support %s tensor \"%s\": choose auto "
+                           "or another codec", codec->name, el_dtype_name(t->dtype), t->name);
+        if (!el_bound_allows(bound, codec, codec->max_error(t->dtype, &params)))
+            return el_fail(err, "codec %s cannot honour bound %s on %s tensor \"%s\": "
+                           "choose auto, a lossless codec or a looser bound",
+                           codec->name, text, el_dtype_name(t->dtype), t->name);
+    }
+
+    el_bound old_bound = layer->bound;
+    const el_codec *old_codec = layer->codec;
+    layer->bound = bound;
+    layer->codec = codec;
+    if (predict_layer(ws, model, tensor, err) != 0) {
+        layer->bound = old_bound;
+        layer->codec = old_codec;
+        return -1;
+    }
+    return 0;
+}
+
+const el_codec *el_layer_codec(const el_layer *layer)
+{
+    return layer->chosen >= 0 ? el_codecs[layer->chosen] : NULL;
+}
+
+/* Whether a tensor repeats an earlier tensor of the same model under the
+ * same codec and bound, so that the container stores it as a reference. */
+int el_layer_shares_payload(const el_workspace *ws, size_t model, size_t tensor)
+{
+    const el_layer *layer = &ws->layers[model][tensor];
+    if (!layer->dup.is_duplicate || layer->dup.of.model != model)
+        return 0;
+
+    const el_layer *first = &ws->layers[model][layer->dup.of.tensor];
+    return first->chosen == layer->chosen && first->bound.kind == layer->bound.kind
+        && first->bound.abs == layer->bound.abs;
+}
+
+static uint64_t predicted_bytes(uint64_t nbytes, const el_prediction *p)
+{
+    if (!p->applicable || !(p->ratio > 0))
+        return nbytes;
+    return (uint64_t)((double)nbytes / p->ratio + 0.5);
+}
+
+uint64_t el_layer_predicted_bytes(const el_workspace *ws, size_t model, size_t tensor)
+{
+    const el_layer *layer = &ws->layers[model][tensor];
+    uint64_t nbytes = ws->models[model].tensors[tensor].nbytes;
+    if (el_layer_shares_payload(ws, model, tensor))
+        return 0;
+    if (layer->chosen < 0)
+        return nbytes;
+    return predicted_bytes(nbytes, &layer->pred[layer->chosen]);
+}
+
+double el_model_predicted_ratio(const el_workspace *ws, size_t model,
+                                const el_codec *codec)
+{
+    const el_model *mdl = &ws->models[model];
+    int index = -1;
+    for (size_t i = 0; codec != NULL && el_codecs[i] != NULL; i++)
+        if (el_codecs[i] == codec)
+            index = (int)i;
+
+    uint64_t original = 0, stored = 0;
+    for (size_t t = 0; t < mdl->n_tensors; t++) {
+        const el_layer *layer = &ws->layers[model][t];
+        uint64_t nbytes = mdl->tensors[t].nbytes;
+        original += nbytes;
+
+        int same_model_dup = layer->dup.is_duplicate && layer->dup.of.model == model;
+        if (codec == NULL)
+            stored += el_layer_predicted_bytes(ws, model, t);
+        else if (!same_model_dup && index >= 0)
+            stored += predicted_bytes(nbytes, &layer->pred[index]);
+    }
+    if (stored == 0)
+        return original == 0 ? 1.0 : 0.0;
+    return (double)original / (double)stored;
+}
+
+void el_workspace_close(el_workspace *ws)
+{
+    for (size_t m = 0; m < ws->n_models; m++) {
+        for (size_t t = 0; ws->layers && ws->layers[m] && t < ws->models[m].n_tensors; t++)
+            el_stats_free(&ws->layers[m][t].stats);
+        if (ws->layers)
+            free(ws->layers[m]);
+        el_model_close(&ws->models[m]);
+    }
+    free(ws->layers);
+    free(ws->models);
+    memset(ws, 0, sizeof *ws);
+}

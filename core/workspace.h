@@ -1,0 +1,98 @@
+/* The models the user opened, with every tensor's analysis and plan: what
+ * the terminal application shows and what the batch commands work on. */
+#ifndef ELVES_WORKSPACE_H
+#define ELVES_WORKSPACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../codecs/codec.h"
+#include "dedup.h"
+#include "model.h"
+#include "stats.h"
+
+#define EL_MAX_CODECS 16
+
+/* Default bytes of each tensor that a prediction encodes. */
+#define EL_SAMPLE_BYTES (256u * 1024u)
+
+typedef enum el_bound_kind {
+    EL_BOUND_LOSSLESS,
+    EL_BOUND_ABS
+} el_bound_kind;
+
+/* The error a layer may take: none, or |w - w'| <= abs for every element. */
+typedef struct el_bound {
+    el_bound_kind kind;
+    double abs;
+} el_bound;
+
+/* Parses "lossless" or "abs:E" with E a positive finite number. */
+int el_bound_parse(const char *text, el_bound *out, el_error *err);
+
+/* Formats a bound the way el_bound_parse reads it. */
+void el_bound_format(el_bound bound, char *buf, size_t len);
+
+/* Whether a codec with this worst-case error honours the bound. */
+int el_bound_allows(el_bound bound, const el_codec *codec, double max_error);
+
+/* Codec parameters that honour bound on a layer. */
+el_codec_params el_bound_params(el_bound bound, int zstd_level);
+
+typedef struct el_layer {
+    el_stats stats;
+    el_dup dup;
+    el_bound bound;
+    const el_codec *codec;            /* fixed by the user; NULL means auto */
+    el_prediction pred[EL_MAX_CODECS]; /* indexed like el_codecs, at `bound` */
+    int chosen;                        /* index into el_codecs, or -1 */
+} el_layer;
+
+typedef struct el_workspace {
+    el_model *models;
+    size_t n_models;
+    el_layer **layers;        /* layers[model][tensor] */
+    int zstd_level;           /* level of every zstd stage */
+    size_t sample_bytes;      /* per-tensor sample for predictions */
+} el_workspace;
+
+/* Called with work done and work total (bytes) and a short label. A non-zero
+ * return cancels the operation, which then fails with "cancelled". */
+typedef int (*el_progress_fn)(void *ctx, uint64_t done, uint64_t total,
+                              const char *label);
+
+/* Opens every path as a model. Nothing is analysed yet. */
+int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
+                      el_error *err);
+
+/* Computes statistics, histograms, duplicates and predictions for every
+ * tensor, with every layer's bound and codec as they stand. */
+int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
+                         el_error *err);
+
+/* Sets the bound and codec (NULL for auto) of one layer and recomputes its
+ * predictions and choice. Fails when the codec cannot honour the bound. */
+int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
+                      el_bound bound, const el_codec *codec, el_error *err);
+
+/* The codec a layer will be exported with, or NULL when none fits. */
+const el_codec *el_layer_codec(const el_layer *layer);
+
+/* Whether a tensor repeats an earlier tensor of the same model under the
+ * same codec and bound, so that the container stores it once. */
+int el_layer_shares_payload(const el_workspace *ws, size_t model, size_t tensor);
+
+/* Predicted stored bytes of a layer under its chosen codec: 0 for a
+ * duplicate, which the container stores once. */
+uint64_t el_layer_predicted_bytes(const el_workspace *ws, size_t model,
+                                  size_t tensor);
+
+/* Predicted ratio of a whole model if every layer used codec (or, for
+ * codec == NULL, each layer's choice), duplicates stored once. Layers the
+ * codec cannot take count as stored raw. */
+double el_model_predicted_ratio(const el_workspace *ws, size_t model,
+                                const el_codec *codec);
+
+void el_workspace_close(el_workspace *ws);
+
+#endif

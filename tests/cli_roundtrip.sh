@@ -1,0 +1,68 @@
+#!/bin/sh
+# Command-line round trips on the bundled models: a lossless compress must
+# restore byte for byte, an abs:1e-4 compress must stay within 1e-4 and be
+# smaller, and inspect --json must produce the documented fields.
+set -eu
+: "${ELVES:?set ELVES to the elves binary}"
+: "${BUILD:?set BUILD to the build folder}"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+for model in samples/stories260K.safetensors samples/stories260K.bf16.safetensors \
+             "$BUILD/samples/synth-base.safetensors" "$BUILD/samples/synth-sharded"; do
+    name=$(basename "$model")
+    out="$tmp/$name.restored"
+
+    "$ELVES" compress "$model" -o "$tmp/$name.lossless.elves" >/dev/null \
+        || fail "$name: lossless compress"
+    "$ELVES" restore "$tmp/$name.lossless.elves" -o "$out" >/dev/null \
+        || fail "$name: restore"
+    if [ -d "$model" ]; then
+        for f in "$model"/*; do
+            cmp -s "$f" "$out/$(basename "$f")" || fail "$name: $(basename "$f") differs after restore"
+        done
+    else
+        cmp -s "$model" "$out" || fail "$name: restored file differs from the original"
+    fi
+    "$ELVES" verify "$tmp/$name.lossless.elves" "$model" >/dev/null \
+        || fail "$name: verify of the lossless container"
+
+    "$ELVES" compress "$model" -o "$tmp/$name.lossy.elves" --bound abs:1e-4 >/dev/null \
+        || fail "$name: abs:1e-4 compress"
+    "$ELVES" verify "$tmp/$name.lossy.elves" "$model" >/dev/null \
+        || fail "$name: verify of the abs:1e-4 container against the model"
+    lossless=$(wc -c <"$tmp/$name.lossless.elves")
+    lossy=$(wc -c <"$tmp/$name.lossy.elves")
+    [ "$lossy" -lt "$lossless" ] || fail "$name: abs:1e-4 ($lossy bytes) is not smaller than lossless ($lossless bytes)"
+    echo "ok $name: lossless $lossless bytes, abs:1e-4 $lossy bytes"
+done
+
+# Every fixed codec either runs or falls back to auto, and restores.
+for codec in zstd bytegroup elf elf-m; do
+    "$ELVES" compress samples/stories260K.safetensors -o "$tmp/c.elves" --codec "$codec" \
+        --bound abs:1e-3 >/dev/null 2>&1 || fail "compress --codec $codec"
+    "$ELVES" verify "$tmp/c.elves" samples/stories260K.safetensors >/dev/null \
+        || fail "verify after --codec $codec"
+done
+
+"$ELVES" inspect --json samples/stories260K.safetensors >"$tmp/inspect.json" \
+    || fail "inspect --json"
+for field in '"models"' '"path"' '"format"' '"tensors"' '"predicted_ratio"' '"name"' \
+             '"dtype"' '"shape"' '"bytes"' '"min"' '"max"' '"mean"' '"std"' '"abs_lt_1"' \
+             '"exponent_histogram"' '"duplicate_of"'; do
+    grep -q "$field" "$tmp/inspect.json" || fail "inspect --json lacks $field"
+done
+"$ELVES" inspect samples/stories260K.safetensors | grep -q "tok_embeddings.weight" \
+    || fail "inspect table lacks tok_embeddings.weight"
+
+# Every command answers --help with status 0.
+for cmd in inspect compress restore verify; do
+    "$ELVES" "$cmd" --help | grep -q "Usage: elves $cmd" || fail "$cmd --help"
+done
+echo "ok command-line round trips"

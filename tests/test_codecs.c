@@ -1,0 +1,491 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../codecs/codec.h"
+#include "testutil.h"
+
+enum tensor_kind { KIND_NORMAL, KIND_NEAR_ONE, KIND_SPECIAL, KIND_MIXED, KIND_COUNT };
+
+static const char *const kind_names[] = {"normal", "near-one", "special", "mixed"};
+
+static const size_t test_counts[] = {0, 1, 7, 13, 1000, 4099};
+#define COUNTS (sizeof test_counts / sizeof test_counts[0])
+
+static const el_dtype float_types[] = {EL_F64, EL_F32, EL_F16, EL_BF16};
+static const el_dtype lossless_types[] = {EL_F64, EL_F32, EL_F16, EL_BF16, EL_I32, EL_U8};
+
+static const el_codec_params default_params = {0, 0.0};
+
+/* Fills count elements of dt. Float kinds: weights with sd 0.02, values
+ * within 1e-6 of ±1, every special value in turn, or a mix of the three.
+ * Integer dtypes get small signed integers whatever the kind. */
+static void *make_tensor(el_dtype dt, size_t count, enum tensor_kind kind, uint64_t seed)
+{
+    size_t size = el_dtype_size(dt);
+    uint8_t *data = malloc(count * size + 1);
+    assert_non_null(data);
+
+    uint64_t rng = seed * 2654435761u + 1;
+    for (size_t i = 0; i < count; i++) {
+        if (!el_dtype_is_float(dt)) {
+            int64_t v = (int64_t)(test_rand(&rng) % 41) - 20;
+            memcpy(data + i * size, &v, size); /* little-endian host */
+            continue;
+        }
+
+        enum tensor_kind k = kind == KIND_MIXED ? (enum tensor_kind)(test_rand(&rng) % 3) : kind;
+        double v;
+        if (k == KIND_NORMAL)
+            v = test_normal(&rng, 0.02);
+        else if (k == KIND_NEAR_ONE)
+            v = (test_rand(&rng) & 1 ? 1.0 : -1.0) + (test_uniform(&rng) - 0.5) * 2e-6;
+        else
+            v = test_special_values[(i + seed) % TEST_SPECIAL_COUNT];
+        el_store_double(dt, data, i, v);
+    }
+    return data;
+}
+
+static int encode_decode(const el_codec *codec, el_dtype dt, const void *src, size_t count,
+                         const el_codec_params *params, void **decoded, size_t *payload_len)
+{
+    el_buf payload = {0};
+    el_error err = {{0}};
+    if (codec->encode(dt, src, count, params, &payload, &err) != 0) {
+        el_buf_free(&payload);
+        return -1;
+    }
+
+    size_t size = el_dtype_size(dt);
+    uint8_t *dst = malloc(count * size + 1);
+    assert_non_null(dst);
+    int rc = codec->decode(dt, payload.data, payload.len, dst, count, &err);
+    if (rc != 0)
+        fprintf(stderr, "%s decode failed on %zu %s: %s\n", codec->name, count,
+                el_dtype_name(dt), err.msg);
+    assert_int_equal(rc, 0);
+
+    *decoded = dst;
+    if (payload_len)
+        *payload_len = payload.len;
+    el_buf_free(&payload);
+    return 0;
+}
+
+static void check_lossless(const el_codec *codec)
+{
+    for (size_t t = 0; t < sizeof lossless_types / sizeof lossless_types[0]; t++) {
+        el_dtype dt = lossless_types[t];
+        for (int kind = 0; kind < KIND_COUNT; kind++) {
+            for (size_t c = 0; c < COUNTS; c++) {
+                size_t count = test_counts[c];
+                void *src = make_tensor(dt, count, kind, c + 1);
+                void *dst;
+                assert_int_equal(encode_decode(codec, dt, src, count, &default_params, &dst, NULL), 0);
+                if (memcmp(src, dst, count * el_dtype_size(dt)) != 0)
+                    fail_msg("%s changed %s %s data of %zu elements", codec->name,
+                             kind_names[kind], el_dtype_name(dt), count);
+                free(src);
+                free(dst);
+            }
+        }
+    }
+}
+
+static int same_bits(el_dtype dt, const void *a, const void *b, size_t i)
+{
+    size_t size = el_dtype_size(dt);
+    return memcmp((const uint8_t *)a + i * size, (const uint8_t *)b + i * size, size) == 0;
+}
+
+/* Checks every element: NaN, Inf and |w| >= 1 bit-identical, the rest
+ * within bound and with the sign kept (so -0.0 stays -0.0). */
+static void check_bounded(const char *what, el_dtype dt, const void *src, const void *dst,
+                          size_t count, double bound)
+{
+    for (size_t i = 0; i < count; i++) {
+        double w = el_load_double(dt, src, i);
+        double d = el_load_double(dt, dst, i);
+        if (!(fabs(w) < 1.0)) {
+            if (!same_bits(dt, src, dst, i))
+                fail_msg("%s %s: outlier %zu (%g) decoded as %g", what, el_dtype_name(dt), i, w, d);
+            continue;
+        }
+        if (!(fabs(w - d) <= bound))
+            fail_msg("%s %s: element %zu: |%.17g - %.17g| exceeds %g", what, el_dtype_name(dt),
+                     i, w, d, bound);
+        if (d != 0.0 || w == 0.0)
+            assert_int_equal(!!signbit(w), !!signbit(d));
+    }
+}
+
+static void zstd_round_trip(void **state)
+{
+    check_lossless(el_codec_find("zstd"));
+}
+
+static void bytegroup_round_trip(void **state)
+{
+    check_lossless(el_codec_find("bytegroup"));
+}
+
+static void lossless_other_dtypes(void **state)
+{
+    static const el_dtype types[] = {EL_F8_E4M3, EL_I64, EL_U16, EL_BOOL};
+    for (size_t c = 0; c < 2; c++) {
+        const el_codec *codec = el_codec_find(c ? "bytegroup" : "zstd");
+        for (size_t t = 0; t < 4; t++) {
+            size_t size = el_dtype_size(types[t]);
+            size_t count = 333;
+            uint8_t *src = malloc(count * size);
+            uint64_t rng = 9;
+            for (size_t i = 0; i < count * size; i++)
+                src[i] = (uint8_t)(test_rand(&rng) & 3);
+            void *dst;
+            assert_true(codec->supports(types[t]));
+            assert_int_equal(encode_decode(codec, types[t], src, count, &default_params, &dst, NULL), 0);
+            assert_memory_equal(src, dst, count * size);
+            free(src);
+            free(dst);
+        }
+    }
+}
+
+static void elf_round_trip(void **state)
+{
+    const el_codec *elf = el_codec_find("elf");
+    for (size_t t = 0; t < 4; t++) {
+        el_dtype dt = float_types[t];
+        double bound = ldexp(1.0, -(el_dtype_float_layout(dt).mantissa_bits + 1));
+        assert_true(elf->max_error(dt, &default_params) == bound);
+
+        for (int kind = 0; kind < KIND_COUNT; kind++) {
+            for (size_t c = 0; c < COUNTS; c++) {
+                size_t count = test_counts[c];
+                void *src = make_tensor(dt, count, kind, c + 7);
+                void *dst;
+                assert_int_equal(encode_decode(elf, dt, src, count, &default_params, &dst, NULL), 0);
+                check_bounded("elf", dt, src, dst, count, bound);
+                free(src);
+                free(dst);
+            }
+        }
+    }
+}
+
+static void elf_f32_error_bound(void **state)
+{
+    const el_codec *elf = el_codec_find("elf");
+    size_t count = 100000;
+    float *src = malloc(count * sizeof *src);
+    uint64_t rng = 3;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t bits = (uint32_t)test_rand(&rng);
+        memcpy(&src[i], &bits, sizeof bits);
+    }
+
+    void *dst;
+    assert_int_equal(encode_decode(elf, EL_F32, src, count, &default_params, &dst, NULL), 0);
+    check_bounded("elf", EL_F32, src, dst, count, 0x1p-24);
+    free(src);
+    free(dst);
+}
+
+static void elf_rejects_integers(void **state)
+{
+    const el_codec *elf = el_codec_find("elf");
+    int32_t src[4] = {1, 2, 3, 4};
+    el_buf payload = {0};
+    el_error err = {{0}};
+    assert_false(elf->supports(EL_I32));
+    assert_true(elf->max_error(EL_I32, &default_params) < 0);
+    assert_int_equal(elf->encode(EL_I32, src, 4, &default_params, &payload, &err), -1);
+    assert_non_null(strstr(err.msg, "I32"));
+    el_buf_free(&payload);
+}
+
+static const double elf_m_bounds[] = {1e-2, 1e-3, 1e-4, 1e-5, 1e-6};
+
+static void elf_m_round_trip(void **state)
+{
+    const el_codec *elf_m = el_codec_find("elf-m");
+    for (size_t t = 0; t < 4; t++) {
+        el_dtype dt = float_types[t];
+        for (size_t b = 0; b < sizeof elf_m_bounds / sizeof elf_m_bounds[0]; b++) {
+            el_codec_params params = {0, elf_m_bounds[b]};
+            double max_error = elf_m->max_error(dt, &params);
+            if (max_error < 0) {
+                /* F16 and BF16 grids stop at 2^-15, coarser than 1e-5. */
+                assert_true(dt == EL_F16 || dt == EL_BF16);
+                assert_true(elf_m_bounds[b] < 0x1p-15);
+                continue;
+            }
+            assert_true(max_error <= elf_m_bounds[b]);
+
+            for (int kind = 0; kind < KIND_COUNT; kind++) {
+                for (size_t c = 0; c < COUNTS; c++) {
+                    size_t count = test_counts[c];
+                    void *src = make_tensor(dt, count, kind, c + 11);
+                    void *dst;
+                    assert_int_equal(encode_decode(elf_m, dt, src, count, &params, &dst, NULL), 0);
+                    check_bounded("elf-m", dt, src, dst, count, elf_m_bounds[b]);
+                    free(src);
+                    free(dst);
+                }
+            }
+        }
+    }
+}
+
+static void elf_m_looser_is_smaller(void **state)
+{
+    const el_codec *elf_m = el_codec_find("elf-m");
+    size_t count = 50000;
+    void *src = make_tensor(EL_F32, count, KIND_NORMAL, 21);
+
+    size_t previous = 0;
+    for (size_t b = 0; b < sizeof elf_m_bounds / sizeof elf_m_bounds[0]; b++) {
+        el_codec_params params = {0, elf_m_bounds[b]};
+        void *dst;
+        size_t len;
+        assert_int_equal(encode_decode(elf_m, EL_F32, src, count, &params, &dst, &len), 0);
+        if (b > 0 && !(len > previous))
+            fail_msg("bound %g gave %zu bytes, not more than %zu for the looser bound",
+                     elf_m_bounds[b], len, previous);
+        previous = len;
+        free(dst);
+    }
+    free(src);
+}
+
+static void elf_m_rejects_tight_bound(void **state)
+{
+    const el_codec *elf_m = el_codec_find("elf-m");
+    float src[2] = {0.1f, 0.2f};
+    static const double bad[] = {0.0, -1.0, 1e-12};
+    for (size_t i = 0; i < 3; i++) {
+        el_codec_params params = {0, bad[i]};
+        el_buf payload = {0};
+        el_error err = {{0}};
+        assert_true(elf_m->max_error(EL_F32, &params) < 0);
+        assert_int_equal(elf_m->encode(EL_F32, src, 2, &params, &payload, &err), -1);
+        assert_non_null(strstr(err.msg, "bound"));
+        el_buf_free(&payload);
+    }
+}
+
+static void zstd_rejects_bad_level(void **state)
+{
+    el_codec_params params = {42, 1e-3};
+    float src[2] = {0.1f, 0.2f};
+    for (size_t i = 0; el_codecs[i] != NULL; i++) {
+        el_buf payload = {0};
+        el_error err = {{0}};
+        assert_int_equal(el_codecs[i]->encode(EL_F32, src, 2, &params, &payload, &err), -1);
+        assert_non_null(strstr(err.msg, "level"));
+        el_buf_free(&payload);
+    }
+}
+
+/* A payload decoded with the wrong element count must fail, not write past
+ * or leave part of dst. */
+static void decode_rejects_wrong_count(void **state)
+{
+    el_codec_params params = {0, 1e-3};
+    size_t count = 100;
+    void *src = make_tensor(EL_F32, count, KIND_MIXED, 4);
+    for (size_t i = 0; el_codecs[i] != NULL; i++) {
+        el_buf payload = {0};
+        el_error err = {{0}};
+        assert_int_equal(el_codecs[i]->encode(EL_F32, src, count, &params, &payload, &err), 0);
+
+        float *dst = malloc((count + 1) * sizeof *dst);
+        assert_int_equal(el_codecs[i]->decode(EL_F32, payload.data, payload.len, dst, count + 1, &err), -1);
+        assert_int_equal(el_codecs[i]->decode(EL_F32, payload.data, payload.len, dst, count - 1, &err), -1);
+        assert_true(strlen(err.msg) > 0);
+        free(dst);
+        el_buf_free(&payload);
+    }
+    free(src);
+}
+
+/* Every proper prefix and many random byte flips of a small payload:
+ * decoding must fail or succeed without touching memory out of bounds. */
+static void decode_survives_corruption(void **state)
+{
+    el_codec_params params = {0, 1e-3};
+    size_t count = 37;
+    for (size_t t = 0; t < 4; t++) {
+        el_dtype dt = float_types[t];
+        void *src = make_tensor(dt, count, KIND_MIXED, 8);
+        size_t size = el_dtype_size(dt);
+        for (size_t i = 0; el_codecs[i] != NULL; i++) {
+            const el_codec *codec = el_codecs[i];
+            el_buf payload = {0};
+            el_error err = {{0}};
+            assert_int_equal(codec->encode(dt, src, count, &params, &payload, &err), 0);
+            uint8_t *dst = malloc(count * size);
+
+            for (size_t len = 0; len < payload.len; len++) {
+                /* A copy of exactly len bytes, so the sanitizer reports
+                 * any read past the end. */
+                uint8_t *prefix = malloc(len ? len : 1);
+                memcpy(prefix, payload.data, len);
+                int rc = codec->decode(dt, prefix, len, dst, count, &err);
+                if (rc == 0)
+                    fail_msg("%s decoded a %zu-byte prefix of a %zu-byte payload",
+                             codec->name, len, payload.len);
+                free(prefix);
+            }
+
+            uint64_t rng = 77;
+            uint8_t *copy = malloc(payload.len);
+            for (int round = 0; round < 3000; round++) {
+                memcpy(copy, payload.data, payload.len);
+                int flips = 1 + (int)(test_rand(&rng) % 3);
+                for (int f = 0; f < flips; f++)
+                    copy[test_rand(&rng) % payload.len] ^= (uint8_t)(1 + test_rand(&rng) % 255);
+                codec->decode(dt, copy, payload.len, dst, count, &err);
+            }
+            free(copy);
+            free(dst);
+            el_buf_free(&payload);
+        }
+        free(src);
+    }
+}
+
+static void registry_lists_codecs(void **state)
+{
+    static const char *const names[] = {"zstd", "bytegroup", "elf", "elf-m"};
+    assert_int_equal(el_codec_count(), 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_non_null(el_codecs[i]);
+        assert_string_equal(el_codecs[i]->name, names[i]);
+        assert_ptr_equal(el_codec_find(names[i]), el_codecs[i]);
+        assert_non_null(el_codecs[i]->summary);
+    }
+    assert_null(el_codecs[4]);
+    assert_null(el_codec_find("gzip"));
+    assert_true(el_codec_find("zstd")->lossless);
+    assert_false(el_codec_find("elf")->lossless);
+}
+
+static size_t full_encoded_size(const el_codec *codec, el_dtype dt, const void *src,
+                                size_t count, const el_codec_params *params)
+{
+    el_buf payload = {0};
+    el_error err = {{0}};
+    assert_int_equal(codec->encode(dt, src, count, params, &payload, &err), 0);
+    size_t len = payload.len;
+    el_buf_free(&payload);
+    return len;
+}
+
+static void predict_samples_large(void **state)
+{
+    el_codec_params params = {0, 1e-4};
+    size_t count = 1 << 20;
+    void *src = make_tensor(EL_F32, count, KIND_NORMAL, 31);
+
+    for (size_t i = 0; el_codecs[i] != NULL; i++) {
+        el_prediction p;
+        el_error err = {{0}};
+        assert_int_equal(el_codec_predict(el_codecs[i], EL_F32, src, count, &params,
+                                          256 * 1024, &p, &err), 0);
+        assert_int_equal(p.applicable, 1);
+        assert_int_equal(p.estimated, 1);
+
+        double full = (double)(count * 4) / (double)full_encoded_size(el_codecs[i], EL_F32, src,
+                                                                      count, &params);
+        if (fabs(p.ratio - full) > 0.1 * full)
+            fail_msg("%s: predicted ratio %.3f, full encode %.3f", el_codecs[i]->name,
+                     p.ratio, full);
+    }
+    free(src);
+}
+
+static void predict_exact_small(void **state)
+{
+    el_codec_params params = {0, 1e-4};
+    size_t count = 1000;
+    void *src = make_tensor(EL_F32, count, KIND_MIXED, 32);
+
+    for (size_t i = 0; el_codecs[i] != NULL; i++) {
+        el_prediction p;
+        el_error err = {{0}};
+        assert_int_equal(el_codec_predict(el_codecs[i], EL_F32, src, count, &params,
+                                          count * 4, &p, &err), 0);
+        assert_int_equal(p.applicable, 1);
+        assert_int_equal(p.estimated, 0);
+        double exact = (double)(count * 4) / (double)full_encoded_size(el_codecs[i], EL_F32, src,
+                                                                       count, &params);
+        assert_true(p.ratio == exact);
+        assert_true(p.max_error == el_codecs[i]->max_error(EL_F32, &params));
+    }
+    free(src);
+}
+
+static void predict_not_applicable(void **state)
+{
+    int32_t src[16] = {0};
+    el_prediction p;
+    el_error err = {{0}};
+    el_codec_params params = {0, 1e-3};
+    assert_int_equal(el_codec_predict(el_codec_find("elf"), EL_I32, src, 16, &params,
+                                      1024, &p, &err), 0);
+    assert_int_equal(p.applicable, 0);
+    assert_true(p.ratio == 0.0);
+
+    float f[16] = {0};
+    el_codec_params lossless = {0, 0.0};
+    assert_int_equal(el_codec_predict(el_codec_find("elf-m"), EL_F32, f, 16, &lossless,
+                                      1024, &p, &err), 0);
+    assert_int_equal(p.applicable, 0);
+    assert_true(p.ratio == 0.0);
+}
+
+/* A sample budget below one block of eight elements still works. */
+static void predict_tiny_budget(void **state)
+{
+    void *src = make_tensor(EL_F16, 5, KIND_NORMAL, 1);
+    el_prediction p;
+    el_error err = {{0}};
+    assert_int_equal(el_codec_predict(el_codec_find("bytegroup"), EL_F16, src, 5,
+                                      &default_params, 3, &p, &err), 0);
+    assert_int_equal(p.estimated, 1);
+    assert_true(p.ratio > 0.0);
+    free(src);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(zstd_round_trip),
+        cmocka_unit_test(bytegroup_round_trip),
+        cmocka_unit_test(lossless_other_dtypes),
+        cmocka_unit_test(elf_round_trip),
+        cmocka_unit_test(elf_f32_error_bound),
+        cmocka_unit_test(elf_rejects_integers),
+        cmocka_unit_test(elf_m_round_trip),
+        cmocka_unit_test(elf_m_looser_is_smaller),
+        cmocka_unit_test(elf_m_rejects_tight_bound),
+        cmocka_unit_test(zstd_rejects_bad_level),
+        cmocka_unit_test(decode_rejects_wrong_count),
+        cmocka_unit_test(decode_survives_corruption),
+        cmocka_unit_test(registry_lists_codecs),
+        cmocka_unit_test(predict_samples_large),
+        cmocka_unit_test(predict_exact_small),
+        cmocka_unit_test(predict_not_applicable),
+        cmocka_unit_test(predict_tiny_budget),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,267 @@
+/* The .elves container: round trips, duplicates stored once, cancelled and
+ * failed exports leaving nothing behind, and damaged containers rejected. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/container.h"
+#include "../core/workspace.h"
+
+#define SAMPLE "samples/stories260K.safetensors"
+#define SYNTH "build/samples/synth-base.safetensors"
+
+typedef struct fixture {
+    el_workspace ws;
+    char dir[64];
+    char out[128];
+} fixture;
+
+static int open_model(void **state, const char *path)
+{
+    fixture *f = calloc(1, sizeof *f);
+    el_error err;
+    if (f == NULL || el_workspace_open(&f->ws, &path, 1, &err) != 0
+        || el_workspace_analyse(&f->ws, NULL, NULL, &err) != 0) {
+        print_error("cannot open %s: %s\n", path, err.msg);
+        free(f);
+        return -1;
+    }
+    strcpy(f->dir, "/tmp/elves-test-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->out, sizeof f->out, "%s/out.elves", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int open_sample(void **state)
+{
+    return open_model(state, SAMPLE);
+}
+
+static int open_synth(void **state)
+{
+    return open_model(state, SYNTH);
+}
+
+static int close_fixture(void **state)
+{
+    fixture *f = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    el_workspace_close(&f->ws);
+    free(f);
+    return 0;
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    *len = (size_t)ftell(fp);
+    rewind(fp);
+    uint8_t *data = malloc(*len ? *len : 1);
+    if (data != NULL && fread(data, 1, *len, fp) != *len) {
+        free(data);
+        data = NULL;
+    }
+    fclose(fp);
+    return data;
+}
+
+static void write_file(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static size_t count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+static void set_all(el_workspace *ws, el_bound bound)
+{
+    el_error err;
+    for (size_t t = 0; t < ws->models[0].n_tensors; t++)
+        assert_int_equal(el_layer_set_plan(ws, 0, t, bound, NULL, &err), 0);
+}
+
+static void container_lossless_identical(void **state)
+{
+    fixture *f = *state;
+    el_export_report report;
+    el_error err;
+    assert_int_equal(el_export(&f->ws, 0, f->out, NULL, NULL, &report, &err), 0);
+    assert_true(report.stored < report.original);
+    el_export_report_free(&report);
+
+    char restored[160];
+    snprintf(restored, sizeof restored, "%s/restored.safetensors", f->dir);
+    assert_int_equal(el_restore(f->out, restored, NULL, NULL, &err), 0);
+
+    size_t a_len, b_len;
+    uint8_t *a = read_file(SAMPLE, &a_len);
+    uint8_t *b = read_file(restored, &b_len);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a_len, b_len);
+    assert_memory_equal(a, b, a_len);
+    free(a);
+    free(b);
+}
+
+static void container_lossy_within_bound(void **state)
+{
+    fixture *f = *state;
+    el_bound bound = { EL_BOUND_ABS, 1e-3 };
+    set_all(&f->ws, bound);
+
+    el_export_report report;
+    el_error err;
+    assert_int_equal(el_export(&f->ws, 0, f->out, NULL, NULL, &report, &err), 0);
+    for (size_t i = 0; i < report.n_layers; i++) {
+        assert_false(report.layers[i].lossless);
+        assert_true(report.layers[i].max_error <= 1e-3);
+    }
+    assert_true(report.stored * 2 < report.original);
+    el_export_report_free(&report);
+
+    el_verify_report verify;
+    assert_int_equal(el_verify(f->out, &f->ws.models[0], NULL, NULL, &verify, &err), 0);
+    assert_int_equal(verify.compared, f->ws.models[0].n_tensors);
+    assert_int_equal(verify.lossy_within, f->ws.models[0].n_tensors);
+    assert_true(verify.worst_error <= 1e-3);
+}
+
+static void container_duplicate_stored_once(void **state)
+{
+    fixture *f = *state;
+    /* The tied pair: whichever comes second in the file is the duplicate. */
+    long head = el_model_find(&f->ws.models[0], "lm_head.weight");
+    long embed = el_model_find(&f->ws.models[0], "model.embed_tokens.weight");
+    assert_true(head >= 0 && embed >= 0);
+    long tied = head > embed ? head : embed;
+    long first = head > embed ? embed : head;
+    assert_true(f->ws.layers[0][tied].dup.is_duplicate);
+    assert_int_equal(f->ws.layers[0][tied].dup.of.tensor, first);
+
+    el_export_report report;
+    el_error err;
+    assert_int_equal(el_export(&f->ws, 0, f->out, NULL, NULL, &report, &err), 0);
+    assert_true(report.layers[tied].duplicate);
+    assert_int_equal(report.layers[tied].stored, 0);
+    el_export_report_free(&report);
+
+    char restored[160];
+    snprintf(restored, sizeof restored, "%s/restored.safetensors", f->dir);
+    assert_int_equal(el_restore(f->out, restored, NULL, NULL, &err), 0);
+    size_t a_len, b_len;
+    uint8_t *a = read_file(SYNTH, &a_len);
+    uint8_t *b = read_file(restored, &b_len);
+    assert_int_equal(a_len, b_len);
+    assert_memory_equal(a, b, a_len);
+    free(a);
+    free(b);
+}
+
+static int cancel_midway(void *ctx, uint64_t done, uint64_t total, const char *label)
+{
+    (void)ctx, (void)label;
+    return done * 2 > total;
+}
+
+static void container_cancel_leaves_nothing(void **state)
+{
+    fixture *f = *state;
+    el_export_report report;
+    el_error err;
+    assert_int_equal(el_export(&f->ws, 0, f->out, cancel_midway, NULL, &report, &err), -1);
+    assert_non_null(strstr(err.msg, "cancelled"));
+    el_export_report_free(&report);
+    assert_int_equal(count_entries(f->dir), 0);
+}
+
+static void container_unwritable_path_fails(void **state)
+{
+    fixture *f = *state;
+    el_export_report report;
+    el_error err;
+    char path[160];
+    snprintf(path, sizeof path, "%s/missing/out.elves", f->dir);
+    assert_int_equal(el_export(&f->ws, 0, path, NULL, NULL, &report, &err), -1);
+    assert_non_null(strstr(err.msg, "missing/out.elves"));
+    el_export_report_free(&report);
+}
+
+/* Every truncation and every single-byte change must be rejected: all bytes
+ * are covered by the magic, a blob checksum, the manifest checksum or the
+ * trailer. */
+static void container_damage_rejected(void **state)
+{
+    fixture *f = *state;
+    el_export_report report;
+    el_error err;
+    assert_int_equal(el_export(&f->ws, 0, f->out, NULL, NULL, &report, &err), 0);
+    el_export_report_free(&report);
+
+    size_t len;
+    uint8_t *good = read_file(f->out, &len);
+    assert_non_null(good);
+    char damaged[160], restored[160];
+    snprintf(damaged, sizeof damaged, "%s/damaged.elves", f->dir);
+    snprintf(restored, sizeof restored, "%s/restored.safetensors", f->dir);
+
+    for (size_t cut = 0; cut < len; cut += len / 97 + 1) {
+        write_file(damaged, good, cut);
+        assert_int_equal(el_restore(damaged, restored, NULL, NULL, &err), -1);
+    }
+
+    uint64_t seed = 7;
+    for (int i = 0; i < 300; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        size_t pos = i < 40 ? len - 1 - (size_t)i : (size_t)(seed >> 33) % len;
+        good[pos] ^= (uint8_t)(1u << (i % 8));
+        write_file(damaged, good, len);
+        el_verify_report verify;
+        assert_int_equal(el_verify(damaged, NULL, NULL, NULL, &verify, &err), -1);
+        assert_int_equal(el_restore(damaged, restored, NULL, NULL, &err), -1);
+        good[pos] ^= (uint8_t)(1u << (i % 8));
+    }
+    assert_int_equal(access(restored, F_OK), -1);
+    free(good);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(container_lossless_identical, open_sample, close_fixture),
+        cmocka_unit_test_setup_teardown(container_lossy_within_bound, open_sample, close_fixture),
+        cmocka_unit_test_setup_teardown(container_duplicate_stored_once, open_synth, close_fixture),
+        cmocka_unit_test_setup_teardown(container_cancel_leaves_nothing, open_sample, close_fixture),
+        cmocka_unit_test_setup_teardown(container_unwritable_path_fails, open_sample, close_fixture),
+        cmocka_unit_test_setup_teardown(container_damage_rejected, open_sample, close_fixture),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

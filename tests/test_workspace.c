@@ -1,0 +1,161 @@
+/* Bounds, plans and predictions on the bundled stories260K model. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/inspect_json.h"
+#include "../core/workspace.h"
+
+#define SAMPLE "samples/stories260K.safetensors"
+
+static void bound_parse_accepts_valid(void **state)
+{
+    el_bound b;
+    el_error err;
+    assert_int_equal(el_bound_parse("lossless", &b, &err), 0);
+    assert_int_equal(b.kind, EL_BOUND_LOSSLESS);
+    assert_int_equal(el_bound_parse("abs:1e-4", &b, &err), 0);
+    assert_int_equal(b.kind, EL_BOUND_ABS);
+    assert_true(b.abs == 1e-4);
+
+    char text[64];
+    el_bound_format(b, text, sizeof text);
+    el_bound again;
+    assert_int_equal(el_bound_parse(text, &again, &err), 0);
+    assert_true(again.abs == b.abs);
+}
+
+static void bound_parse_rejects_invalid(void **state)
+{
+    static const char *const bad[] = {
+        "", "abs:", "abs:-1", "abs:0", "abs:nan", "abs:inf", "abs:1e-4x", "rel:0.1",
+        "Lossless", "abs:1e999",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        el_bound b;
+        el_error err;
+        assert_int_equal(el_bound_parse(bad[i], &b, &err), -1);
+        assert_non_null(strstr(err.msg, "bound"));
+    }
+}
+
+static int open_sample(void **state)
+{
+    el_workspace *ws = calloc(1, sizeof *ws);
+    const char *path = SAMPLE;
+    el_error err;
+    if (ws == NULL || el_workspace_open(ws, &path, 1, &err) != 0
+        || el_workspace_analyse(ws, NULL, NULL, &err) != 0) {
+        free(ws);
+        return -1;
+    }
+    *state = ws;
+    return 0;
+}
+
+static int close_sample(void **state)
+{
+    el_workspace_close(*state);
+    free(*state);
+    return 0;
+}
+
+static void workspace_lossless_picks_lossless(void **state)
+{
+    el_workspace *ws = *state;
+    for (size_t t = 0; t < ws->models[0].n_tensors; t++) {
+        const el_codec *codec = el_layer_codec(&ws->layers[0][t]);
+        assert_non_null(codec);
+        assert_true(codec->lossless);
+    }
+    assert_true(el_model_predicted_ratio(ws, 0, NULL) > 1.1);
+}
+
+static void workspace_bound_picks_smaller_codec(void **state)
+{
+    el_workspace *ws = *state;
+    el_bound bound = { EL_BOUND_ABS, 1e-3 };
+    el_error err;
+    double lossless = el_model_predicted_ratio(ws, 0, NULL);
+    for (size_t t = 0; t < ws->models[0].n_tensors; t++)
+        assert_int_equal(el_layer_set_plan(ws, 0, t, bound, NULL, &err), 0);
+
+    assert_true(el_model_predicted_ratio(ws, 0, NULL) > 2 * lossless);
+    long t = el_model_find(&ws->models[0], "tok_embeddings.weight");
+    assert_true(t >= 0);
+    const el_layer *layer = &ws->layers[0][t];
+    const el_prediction *p = &layer->pred[layer->chosen];
+    assert_true(p->max_error <= 1e-3);
+}
+
+static void workspace_rejects_codec_over_bound(void **state)
+{
+    el_workspace *ws = *state;
+    el_bound lossless = { EL_BOUND_LOSSLESS, 0 };
+    el_error err;
+    long t = el_model_find(&ws->models[0], "norm.weight");
+    assert_true(t >= 0);
+
+    assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, lossless, el_codec_find("elf"), &err), -1);
+    assert_non_null(strstr(err.msg, "elf"));
+    assert_non_null(strstr(err.msg, "norm.weight"));
+    assert_null(ws->layers[0][t].codec);
+}
+
+/* Every exponent histogram in the JSON report must sum to its tensor's
+ * element count. */
+static void inspect_json_histograms_sum(void **state)
+{
+    el_workspace *ws = *state;
+    el_error err;
+    char *text = el_inspect_json(ws, &err);
+    assert_non_null(text);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+
+    cJSON *model = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "models"), 0);
+    assert_string_equal(cJSON_GetObjectItem(model, "format")->valuestring, "safetensors");
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(model, "predicted_ratio"), "elf"));
+
+    cJSON *tensor;
+    size_t n = 0;
+    cJSON_ArrayForEach(tensor, cJSON_GetObjectItem(model, "tensors")) {
+        double elements = 1;
+        cJSON *dim;
+        cJSON_ArrayForEach(dim, cJSON_GetObjectItem(tensor, "shape"))
+            elements *= dim->valuedouble;
+
+        double sum = 0;
+        cJSON *bin;
+        cJSON_ArrayForEach(bin, cJSON_GetObjectItem(tensor, "exponent_histogram"))
+            sum += bin->valuedouble;
+        assert_true(sum == elements);
+
+        double share = cJSON_GetObjectItem(tensor, "abs_lt_1")->valuedouble;
+        assert_true(share >= 0 && share <= 1);
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(tensor, "duplicate_of")));
+        n++;
+    }
+    assert_int_equal(n, ws->models[0].n_tensors);
+    cJSON_Delete(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bound_parse_accepts_valid),
+        cmocka_unit_test(bound_parse_rejects_invalid),
+        cmocka_unit_test_setup_teardown(workspace_lossless_picks_lossless, open_sample, close_sample),
+        cmocka_unit_test_setup_teardown(workspace_bound_picks_smaller_codec, open_sample, close_sample),
+        cmocka_unit_test_setup_teardown(workspace_rejects_codec_over_bound, open_sample, close_sample),
+        cmocka_unit_test_setup_teardown(inspect_json_histograms_sum, open_sample, close_sample),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,272 @@
+/* `elves compress`, `restore` and `verify`. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/container.h"
+#include "../core/workspace.h"
+#include "cli.h"
+
+static void compress_usage(FILE *out)
+{
+    fputs("Usage: elves compress MODEL -o OUT.elves [--bound B] [--codec C] [--level N]\n"
+          "\n"
+          "Writes MODEL into an .elves container. Every lossy layer is decoded and\n"
+          "measured before the file is finished; if one misses its bound, nothing is\n"
+          "written. The input is never modified.\n"
+          "\n"
+          "  -o, --output FILE  container to write (replaced atomically)\n"
+          "  --bound B          error allowed on every layer: lossless (default) or\n"
+          "                     abs:E, the largest absolute error per element\n"
+          "  --codec C          auto (default: the smallest codec that honours the\n"
+          "                     bound, per layer) or one of:", out);
+    for (size_t i = 0; el_codecs[i] != NULL; i++)
+        fprintf(out, " %s", el_codecs[i]->name);
+    fputs("\n"
+          "                     layers the codec cannot take fall back to auto\n"
+          "  --level N          zstd level of every zstd stage, 1-19 (default 3)\n"
+          "  -h, --help         show this help\n", out);
+}
+
+/* Applies one bound and codec to every layer. A layer the fixed codec cannot
+ * take keeps auto, and the count of such layers is returned in *fallbacks. */
+static int apply_plan(el_workspace *ws, el_bound bound, const el_codec *codec,
+                      size_t *fallbacks, el_error *err)
+{
+    *fallbacks = 0;
+    for (size_t t = 0; t < ws->models[0].n_tensors; t++) {
+        if (codec != NULL && el_layer_set_plan(ws, 0, t, bound, codec, NULL) == 0)
+            continue;
+        if (codec != NULL)
+            (*fallbacks)++;
+        if (el_layer_set_plan(ws, 0, t, bound, NULL, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void print_report(const el_export_report *r, const char *out_path)
+{
+    char orig[32], stored[32], predicted[32];
+    double worst = 0;
+    size_t lossy = 0;
+    for (size_t i = 0; i < r->n_layers; i++) {
+        if (!r->layers[i].lossless) {
+            lossy++;
+            if (r->layers[i].max_error > worst)
+                worst = r->layers[i].max_error;
+        }
+    }
+    printf("%s: %s -> %s (ratio %.3f; predicted %s for the tensors)\n", out_path,
+           el_format_bytes(r->original, orig, sizeof orig),
+           el_format_bytes(r->stored, stored, sizeof stored),
+           r->stored ? (double)r->original / (double)r->stored : 0.0,
+           el_format_bytes(r->predicted, predicted, sizeof predicted));
+    if (lossy)
+        printf("%zu lossy layer%s, max error %g\n", lossy, lossy == 1 ? "" : "s", worst);
+}
+
+int el_cli_compress(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "bound", required_argument, NULL, 'b' },
+        { "codec", required_argument, NULL, 'c' },
+        { "level", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *out_path = NULL;
+    el_bound bound = { EL_BOUND_LOSSLESS, 0 };
+    const el_codec *codec = NULL;
+    int level = 3, c;
+    el_error err;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:b:c:l:", options, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'b':
+            if (el_bound_parse(optarg, &bound, &err) != 0) {
+                fprintf(stderr, "elves compress: %s\n", err.msg);
+                return 2;
+            }
+            break;
+        case 'c':
+            codec = strcmp(optarg, "auto") == 0 ? NULL : el_codec_find(optarg);
+            if (codec == NULL && strcmp(optarg, "auto") != 0) {
+                fprintf(stderr, "elves compress: unknown codec \"%s\"; run "
+                        "`elves compress --help` for the list\n", optarg);
+                return 2;
+            }
+            break;
+        case 'l':
+            level = atoi(optarg);
+            if (level < 1 || level > 19) {
+                fprintf(stderr, "elves compress: invalid --level \"%s\": use 1 to 19\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            compress_usage(stdout);
+            return 0;
+        default:
+            compress_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1 || out_path == NULL) {
+        fprintf(stderr, "elves compress: give exactly one MODEL and -o OUT.elves\n");
+        compress_usage(stderr);
+        return 2;
+    }
+
+    el_workspace ws;
+    const char *model_path = argv[optind];
+    if (el_workspace_open(&ws, &model_path, 1, &err) != 0) {
+        fprintf(stderr, "elves compress: %s\n", err.msg);
+        return 1;
+    }
+    ws.zstd_level = level;
+
+    size_t fallbacks = 0;
+    el_export_report report;
+    memset(&report, 0, sizeof report);
+    int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
+    if (rc == 0)
+        rc = apply_plan(&ws, bound, codec, &fallbacks, &err);
+    if (rc == 0)
+        rc = el_export(&ws, 0, out_path, el_cli_progress, NULL, &report, &err);
+    el_cli_progress_done();
+
+    if (rc == 0) {
+        if (fallbacks)
+            fprintf(stderr, "elves compress: %zu layer%s could not use %s and took auto\n",
+                    fallbacks, fallbacks == 1 ? "" : "s", codec->name);
+        print_report(&report, out_path);
+    } else {
+        fprintf(stderr, "elves compress: %s\n", err.msg);
+    }
+    el_export_report_free(&report);
+    el_workspace_close(&ws);
+    return rc == 0 ? 0 : 1;
+}
+
+/* Parses "IN -o OUT" style arguments shared by restore; returns 0, or the
+ * exit status to return. */
+static int restore_usage(FILE *out)
+{
+    fputs("Usage: elves restore IN.elves -o OUT\n"
+          "\n"
+          "Writes the model stored in IN.elves back in its source format. OUT is the\n"
+          "file to write for a single-file model, or a folder for a sharded one.\n"
+          "Every checksum is verified; layers compressed losslessly come back byte\n"
+          "for byte, and a model compressed losslessly is identical to the original.\n"
+          "\n"
+          "  -o, --output PATH  file or folder to write (files replaced atomically)\n"
+          "  -h, --help         show this help\n", out);
+    return 0;
+}
+
+int el_cli_restore(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *out_path = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
+        if (c == 'o') {
+            out_path = optarg;
+        } else if (c == 'h') {
+            return restore_usage(stdout);
+        } else {
+            restore_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1 || out_path == NULL) {
+        fprintf(stderr, "elves restore: give exactly one IN.elves and -o OUT\n");
+        restore_usage(stderr);
+        return 2;
+    }
+
+    el_error err;
+    int rc = el_restore(argv[optind], out_path, el_cli_progress, NULL, &err);
+    el_cli_progress_done();
+    if (rc != 0) {
+        fprintf(stderr, "elves restore: %s\n", err.msg);
+        return 1;
+    }
+    printf("%s: restored from %s, every checksum verified\n", out_path, argv[optind]);
+    return 0;
+}
+
+static void verify_usage(FILE *out)
+{
+    fputs("Usage: elves verify IN.elves [MODEL]\n"
+          "\n"
+          "Decodes every tensor of IN.elves and checks every checksum and every\n"
+          "recorded error against its bound. With MODEL, also compares each tensor\n"
+          "with the model's tensor of the same name: lossless layers must be equal\n"
+          "byte for byte, lossy ones within their bound.\n"
+          "\n"
+          "  -h, --help  show this help\n", out);
+}
+
+int el_cli_verify(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (c == 'h') {
+            verify_usage(stdout);
+            return 0;
+        }
+        verify_usage(stderr);
+        return 2;
+    }
+    int positional = argc - optind;
+    if (positional < 1 || positional > 2) {
+        fprintf(stderr, "elves verify: give IN.elves and optionally the MODEL to compare\n");
+        verify_usage(stderr);
+        return 2;
+    }
+
+    el_error err;
+    el_model model;
+    memset(&model, 0, sizeof model);
+    if (positional == 2 && el_model_open(argv[optind + 1], &model, &err) != 0) {
+        fprintf(stderr, "elves verify: %s\n", err.msg);
+        return 1;
+    }
+
+    el_verify_report report;
+    int rc = el_verify(argv[optind], positional == 2 ? &model : NULL, el_cli_progress, NULL,
+                       &report, &err);
+    el_cli_progress_done();
+    el_model_close(&model);
+    if (rc != 0) {
+        fprintf(stderr, "elves verify: %s\n", err.msg);
+        return 1;
+    }
+
+    printf("%s: OK, %zu tensors: %zu lossless and exact, %zu lossy within their bounds",
+           argv[optind], report.tensors, report.lossless_exact, report.lossy_within);
+    if (report.lossy_within)
+        printf(" (max error %g)", report.worst_error);
+    if (positional == 2)
+        printf("; %zu compared with %s", report.compared, argv[optind + 1]);
+    printf("\n");
+    return 0;
+}

@@ -1,0 +1,144 @@
+/* `elves inspect`: statistics, duplicates and predicted ratios, as a table
+ * for people or as JSON for scripts. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/inspect_json.h"
+#include "../core/workspace.h"
+#include "cli.h"
+
+static void inspect_usage(FILE *out)
+{
+    fputs("Usage: elves inspect MODEL... [--json] [--level N]\n"
+          "\n"
+          "Prints every tensor's dtype, shape, size, share of |w| < 1, exponent\n"
+          "entropy, duplicate and the predicted ratio of each codec (original bytes\n"
+          "over compressed bytes; '~' marks a figure estimated from a sample).\n"
+          "\n"
+          "  --json       print one JSON document instead of tables\n"
+          "  --level N    zstd level of every zstd stage, 1-19 (default 3)\n"
+          "  -h, --help   show this help\n", out);
+}
+
+static void print_model(const el_workspace *ws, size_t m)
+{
+    const el_model *model = &ws->models[m];
+    char size[32];
+    printf("%s  (%s, %zu file%s, %llu parameters, %s)\n", model->path, model->format,
+           model->n_files, model->n_files == 1 ? "" : "s",
+           (unsigned long long)el_model_parameters(model),
+           el_format_bytes(el_model_tensor_bytes(model), size, sizeof size));
+
+    printf("predicted ratio:");
+    for (size_t i = 0; el_codecs[i] != NULL; i++)
+        printf("  %s %.3f", el_codecs[i]->name, el_model_predicted_ratio(ws, m, el_codecs[i]));
+    printf("  auto %.3f\n\n", el_model_predicted_ratio(ws, m, NULL));
+
+    printf("%-40s %-5s %-16s %10s %6s %6s", "tensor", "dtype", "shape", "bytes", "|w|<1",
+           "H(exp)");
+    for (size_t i = 0; el_codecs[i] != NULL; i++)
+        printf(" %9s", el_codecs[i]->name);
+    printf("  duplicate of\n");
+
+    for (size_t t = 0; t < model->n_tensors; t++) {
+        const el_tensor *tensor = &model->tensors[t];
+        const el_layer *layer = &ws->layers[m][t];
+        char shape[64];
+        el_shape_format(tensor, shape, sizeof shape);
+        double share = layer->stats.count
+            ? (double)layer->stats.abs_lt_1 / (double)layer->stats.count : 0;
+
+        printf("%-40s %-5s %-16s %10llu %6.3f", tensor->name, el_dtype_name(tensor->dtype),
+               shape, (unsigned long long)tensor->nbytes, share);
+        if (layer->stats.exponent_hist != NULL)
+            printf(" %6.2f", layer->stats.exponent_entropy);
+        else
+            printf(" %6s", "-");
+        for (size_t i = 0; el_codecs[i] != NULL; i++) {
+            const el_prediction *p = &layer->pred[i];
+            if (p->applicable)
+                printf(" %s%8.3f", p->estimated ? "~" : " ", p->ratio);
+            else
+                printf(" %9s", "-");
+        }
+        if (layer->dup.is_duplicate) {
+            const el_model *other = &ws->models[layer->dup.of.model];
+            printf("  %s%s%s", layer->dup.of.model != m ? other->path : "",
+                   layer->dup.of.model != m ? ":" : "",
+                   other->tensors[layer->dup.of.tensor].name);
+        }
+        printf("\n");
+    }
+    printf("\n");
+}
+
+int el_cli_inspect(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "level", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int json = 0, level = 3, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hl:", options, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = 1;
+            break;
+        case 'l':
+            level = atoi(optarg);
+            if (level < 1 || level > 19) {
+                fprintf(stderr, "elves inspect: invalid --level \"%s\": use 1 to 19\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            inspect_usage(stdout);
+            return 0;
+        default:
+            inspect_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "elves inspect: no model given\n");
+        inspect_usage(stderr);
+        return 2;
+    }
+
+    el_workspace ws;
+    el_error err;
+    if (el_workspace_open(&ws, (const char *const *)argv + optind, (size_t)(argc - optind),
+                          &err) != 0) {
+        fprintf(stderr, "elves inspect: %s\n", err.msg);
+        return 1;
+    }
+    ws.zstd_level = level;
+    int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
+    el_cli_progress_done();
+    if (rc != 0) {
+        fprintf(stderr, "elves inspect: %s\n", err.msg);
+        el_workspace_close(&ws);
+        return 1;
+    }
+
+    if (json) {
+        char *text = el_inspect_json(&ws, &err);
+        if (text == NULL) {
+            fprintf(stderr, "elves inspect: %s\n", err.msg);
+            rc = 1;
+        } else {
+            puts(text);
+            free(text);
+        }
+    } else {
+        for (size_t m = 0; m < ws.n_models; m++)
+            print_model(&ws, m);
+    }
+    el_workspace_close(&ws);
+    return rc == 0 ? 0 : 1;
+}

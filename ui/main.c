@@ -1,0 +1,80 @@
+/* elves: command-line entry point. Without a command it opens the terminal
+ * application on the models given; with one it runs that batch command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../core/workspace.h"
+#include "cli.h"
+#include "tui.h"
+
+#define ELVES_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fputs("Usage: elves MODEL...                 explore models in the terminal application\n"
+          "       elves inspect MODEL... [--json] print statistics and predicted ratios\n"
+          "       elves compress MODEL -o OUT.elves [--bound B] [--codec C] [--level N]\n"
+          "       elves restore IN.elves -o OUT   write the model back (alias: decompress)\n"
+          "       elves verify IN.elves [MODEL]   check every checksum and bound\n"
+          "\n"
+          "MODEL is a .safetensors file, a model.safetensors.index.json, or a folder\n"
+          "holding either. Run `elves COMMAND --help` for a command's options.\n"
+          "\n"
+          "Options:\n"
+          "  -h, --help     show this help\n"
+          "  -V, --version  show the version\n", out);
+}
+
+static int open_tui(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            fprintf(stderr, "elves: unknown option \"%s\"; run `elves --help`\n", argv[i]);
+            return 2;
+        }
+    }
+
+    el_workspace ws;
+    el_error err;
+    if (el_workspace_open(&ws, (const char *const *)argv, (size_t)argc, &err) != 0) {
+        fprintf(stderr, "elves: %s\n", err.msg);
+        return 1;
+    }
+
+    int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
+    el_cli_progress_done();
+    if (rc == 0)
+        rc = el_tui_run(&ws, &err);
+    if (rc != 0)
+        fprintf(stderr, "elves: %s\n", err.msg);
+    el_workspace_close(&ws);
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("elves %s\n", ELVES_VERSION);
+        return 0;
+    }
+
+    if (strcmp(cmd, "inspect") == 0)
+        return el_cli_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "compress") == 0)
+        return el_cli_compress(argc - 1, argv + 1);
+    if (strcmp(cmd, "restore") == 0 || strcmp(cmd, "decompress") == 0)
+        return el_cli_restore(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0)
+        return el_cli_verify(argc - 1, argv + 1);
+    return open_tui(argc - 1, argv + 1);
+}

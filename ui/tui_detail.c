@@ -1,0 +1,216 @@
+/* The layer detail: statistics, the exponent histogram as a bar chart and
+ * every codec's prediction for the layer. */
+#include <math.h>
+#include <ncurses.h>
+#include <stdio.h>
+
+#include "tui_app.h"
+
+static void tui_pair(int y, int x, int width, const char *label,
+                     const char *value)
+{
+    tui_put(y, x, 12, TUI_HEADER, label);
+    tui_put(y, x + 12, width - 12, TUI_NORMAL, value);
+}
+
+static void tui_detail_header(tui_app *app, tui_page *page, const tui_row *row)
+{
+    const el_tensor *t = &app->ws->models[row->model].tensors[row->tensor];
+    const el_layer *layer = &app->ws->layers[row->model][row->tensor];
+    char shape[128], size[32], count[32], codec[64], bound[64];
+    int y;
+
+    y = tui_page_next(page);
+    tui_put(y, 1, COLS - 2, TUI_HEADER, t->name);
+
+    el_shape_format(t, shape, sizeof shape);
+    tui_format_bytes(t->nbytes, size, sizeof size);
+    tui_format_count(t->count, count, sizeof count);
+    y = tui_page_next(page);
+    tui_putf(y, 2, COLS - 3, TUI_NORMAL, "%s  %s %s  %s, %s elements",
+             tui_model_label(app, row->model), el_dtype_name(t->dtype), shape,
+             size, count);
+
+    tui_codec_label(layer, codec, sizeof codec);
+    el_bound_format(layer->bound, bound, sizeof bound);
+    y = tui_page_next(page);
+    tui_putf(y, 2, COLS - 3, TUI_NORMAL, "codec %s  bound %s", codec, bound);
+
+    if (layer->dup.is_duplicate) {
+        el_tensor_ref of = layer->dup.of;
+        y = tui_page_next(page);
+        tui_putf(y, 2, COLS - 3, TUI_DIM,
+                 "duplicate of %s:%s, stored once",
+                 tui_model_label(app, of.model),
+                 app->ws->models[of.model].tensors[of.tensor].name);
+    }
+}
+
+static void tui_detail_stats(tui_page *page, const el_stats *s)
+{
+    int half = COLS / 2;
+    char a[48], b[48];
+    int y;
+
+    tui_page_next(page);
+    tui_put(tui_page_next(page), 1, COLS - 2, TUI_HEADER, "Statistics");
+
+    y = tui_page_next(page);
+    tui_format_count(s->count, a, sizeof a);
+    tui_format_count(s->zeros, b, sizeof b);
+    tui_pair(y, 2, half - 2, "count", a);
+    tui_pair(y, half, half - 1, "zeros", b);
+
+    y = tui_page_next(page);
+    snprintf(a, sizeof a, "%.6g", s->min);
+    snprintf(b, sizeof b, "%.6g", s->max);
+    tui_pair(y, 2, half - 2, "min", a);
+    tui_pair(y, half, half - 1, "max", b);
+
+    y = tui_page_next(page);
+    snprintf(a, sizeof a, "%.6g", s->mean);
+    snprintf(b, sizeof b, "%.6g", s->std);
+    tui_pair(y, 2, half - 2, "mean", a);
+    tui_pair(y, half, half - 1, "std", b);
+
+    y = tui_page_next(page);
+    tui_format_count(s->nans, a, sizeof a);
+    tui_format_count(s->infs, b, sizeof b);
+    tui_pair(y, 2, half - 2, "NaN", a);
+    tui_pair(y, half, half - 1, "Inf", b);
+
+    y = tui_page_next(page);
+    tui_format_count(s->subnormals, a, sizeof a);
+    if (s->count > 0)
+        snprintf(b, sizeof b, "%.2f%%",
+                 100.0 * (double)s->abs_lt_1 / (double)s->count);
+    else
+        snprintf(b, sizeof b, "-");
+    tui_pair(y, 2, half - 2, "subnormals", a);
+    tui_pair(y, half, half - 1, "|w|<1", b);
+
+    if (s->exponent_hist != NULL) {
+        y = tui_page_next(page);
+        snprintf(a, sizeof a, "%.3f bits", s->exponent_entropy);
+        snprintf(b, sizeof b, "%u of %u", el_stats_distinct_exponents(s),
+                 s->n_exponents);
+        tui_pair(y, 2, half - 2, "exp entropy", a);
+        tui_pair(y, half, half - 1, "exponents", b);
+    }
+}
+
+static void tui_detail_codecs(tui_page *page, const el_layer *layer)
+{
+    char bound[64], ratio[32], error[32];
+    int y;
+
+    el_bound_format(layer->bound, bound, sizeof bound);
+    tui_page_next(page);
+    y = tui_page_next(page);
+    tui_putf(y, 1, COLS - 2, TUI_HEADER, "Codecs at bound %s", bound);
+    y = tui_page_next(page);
+    tui_putf(y, 2, COLS - 3, TUI_DIM, "%-11s %9s %11s  %-7s %s", "codec",
+             "ratio", "max error", "bound", "plan");
+
+    for (size_t c = 0; el_codecs[c] != NULL && c < EL_MAX_CODECS; c++) {
+        const el_codec *codec = el_codecs[c];
+        const el_prediction *pred = &layer->pred[c];
+        y = tui_page_next(page);
+
+        if (!pred->applicable) {
+            tui_putf(y, 2, COLS - 3, TUI_DIM, "%-11s %9s %11s  %-7s", codec->name,
+                     "-", "-", "n/a");
+            continue;
+        }
+
+        int honours = el_bound_allows(layer->bound, codec, pred->max_error);
+        const char *plan = "";
+        if ((int)c == layer->chosen)
+            plan = layer->codec == NULL ? "<- chosen by auto" : "<- fixed";
+        tui_format_ratio(pred->ratio, pred->estimated, ratio, sizeof ratio);
+        tui_format_error(pred->max_error, error, sizeof error);
+        tui_putf(y, 2, COLS - 3,
+                 (int)c == layer->chosen ? TUI_GOOD : TUI_NORMAL,
+                 "%-11s %9s %11s  %-7s %s", codec->name, ratio, error,
+                 honours ? "yes" : "no", plan);
+    }
+}
+
+/* Bins are labelled with the power of two they cover: biased exponent minus
+ * the bias. The all-zero field holds zeros and subnormals, the all-ones
+ * field Inf and NaN. */
+static void tui_bin_label(unsigned e, unsigned n_exponents, int bias,
+                          char *buf, size_t len)
+{
+    if (e == 0)
+        snprintf(buf, len, "0/subn");
+    else if (e + 1 == n_exponents)
+        snprintf(buf, len, "inf/nan");
+    else
+        snprintf(buf, len, "2^%d", (int)e - bias);
+}
+
+static void tui_detail_histogram(tui_page *page, const el_tensor *t,
+                                 const el_stats *s)
+{
+    int y;
+
+    tui_page_next(page);
+    y = tui_page_next(page);
+    if (s->exponent_hist == NULL) {
+        tui_putf(y, 1, COLS - 2, TUI_HEADER,
+                 "Exponent histogram: none for %s", el_dtype_name(t->dtype));
+        return;
+    }
+    tui_put(y, 1, COLS - 2, TUI_HEADER,
+            "Exponent histogram (non-empty bins, |w| in [2^e, 2^(e+1)))");
+
+    uint64_t max_count = 0;
+    for (unsigned e = 0; e < s->n_exponents; e++) {
+        if (s->exponent_hist[e] > max_count)
+            max_count = s->exponent_hist[e];
+    }
+
+    int bias = el_dtype_float_layout(t->dtype).bias;
+    int bar_x = 2 + 8 + 1 + 13 + 1 + 7 + 1;
+    int bar_room = COLS - bar_x - 1;
+    for (unsigned e = 0; e < s->n_exponents; e++) {
+        uint64_t n = s->exponent_hist[e];
+        if (n == 0)
+            continue;
+
+        char label[16], count[32];
+        tui_bin_label(e, s->n_exponents, bias, label, sizeof label);
+        tui_format_count(n, count, sizeof count);
+        y = tui_page_next(page);
+        tui_putf(y, 2, 8, TUI_NORMAL, "%8s", label);
+        tui_putf(y, 11, 13, TUI_NORMAL, "%13s", count);
+        tui_putf(y, 25, 7, TUI_DIM, "%6.2f%%",
+                 100.0 * (double)n / (double)(s->count ? s->count : 1));
+
+        int len = bar_room > 0 ? (int)ceil((double)bar_room * (double)n /
+                                           (double)max_count)
+                               : 0;
+        for (int i = 0; i < len; i++)
+            tui_put(y, bar_x + i, 1, TUI_BAR, "#");
+    }
+}
+
+void tui_detail_draw(tui_app *app, int top, int height)
+{
+    const tui_row *row = tui_selected_row(app);
+    if (row == NULL) {
+        tui_put(top + 1, 2, COLS - 4, TUI_DIM, "no layer selected");
+        return;
+    }
+
+    const el_tensor *t = &app->ws->models[row->model].tensors[row->tensor];
+    const el_layer *layer = &app->ws->layers[row->model][row->tensor];
+    tui_page page = tui_page_begin(&app->detail_scroll, top, height);
+
+    tui_detail_header(app, &page, row);
+    tui_detail_stats(&page, &layer->stats);
+    tui_detail_histogram(&page, t, &layer->stats);
+    tui_detail_codecs(&page, layer);
+    tui_page_end(&app->detail_scroll, &page);
+}

@@ -1,0 +1,172 @@
+/* The overview: per model, its files, size, dtype mix, duplicates and the
+ * predicted ratio of every codec and of the current plan. */
+#include <ncurses.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tui_app.h"
+
+/* Column where values start, after the labels. */
+#define TUI_VALUE_X 18
+
+static void tui_summarize(const el_workspace *ws, size_t m, tui_summary *s)
+{
+    const el_model *model = &ws->models[m];
+    size_t n_codecs = el_codec_count();
+
+    memset(s, 0, sizeof *s);
+    for (size_t t = 0; t < model->n_tensors; t++) {
+        const el_tensor *tensor = &model->tensors[t];
+        const el_layer *layer = &ws->layers[m][t];
+
+        s->dtype_count[tensor->dtype]++;
+        s->dtype_bytes[tensor->dtype] += tensor->nbytes;
+        if (layer->dup.is_duplicate) {
+            s->dup_tensors++;
+            s->dup_bytes += tensor->nbytes;
+        }
+
+        s->plan_bytes += el_layer_predicted_bytes(ws, m, t);
+        if (layer->chosen < 0)
+            s->layers_without_codec++;
+        else if (layer->pred[layer->chosen].estimated)
+            s->plan_estimated = 1;
+
+        for (size_t c = 0; c < n_codecs && c < EL_MAX_CODECS; c++) {
+            if (layer->pred[c].applicable && layer->pred[c].estimated)
+                s->codec_estimated[c] = 1;
+        }
+    }
+
+    for (size_t c = 0; c < n_codecs && c < EL_MAX_CODECS; c++)
+        s->codec_ratio[c] = el_model_predicted_ratio(ws, m, el_codecs[c]);
+    s->plan_ratio = el_model_predicted_ratio(ws, m, NULL);
+}
+
+void tui_summaries_refresh(tui_app *app)
+{
+    for (size_t m = 0; m < app->ws->n_models; m++)
+        tui_summarize(app->ws, m, &app->summaries[m]);
+    app->summaries_stale = 0;
+}
+
+static void tui_label(int y, const char *label)
+{
+    tui_put(y, 4, TUI_VALUE_X - 5, TUI_HEADER, label);
+}
+
+/* A bar whose length is the predicted stored share of the original size, so
+ * shorter is better. */
+static void tui_ratio_line(tui_page *page, const char *name, double ratio,
+                           int estimated, int highlight)
+{
+    int y = tui_page_next(page);
+    char text[32];
+    int bar_x = TUI_VALUE_X + 26;
+    int bar_room = COLS - bar_x - 2;
+
+    tui_format_ratio(ratio, estimated, text, sizeof text);
+    tui_put(y, 6, TUI_VALUE_X - 7, highlight ? TUI_GOOD : TUI_NORMAL, name);
+    tui_put(y, TUI_VALUE_X, 10, highlight ? TUI_GOOD : TUI_NORMAL, text);
+    if (ratio > 0) {
+        tui_putf(y, TUI_VALUE_X + 10, 14, TUI_DIM, "%5.1f%% stored",
+                 100.0 / ratio);
+        if (bar_room > 4 && ratio >= 1) {
+            int len = (int)((double)bar_room / ratio + 0.5);
+            for (int i = 0; i < len; i++)
+                tui_put(y, bar_x + i, 1, TUI_BAR, "#");
+        }
+    }
+}
+
+static void tui_model_section(tui_app *app, tui_page *page, size_t m)
+{
+    const el_model *model = &app->ws->models[m];
+    const tui_summary *s = &app->summaries[m];
+    char a[64], b[64];
+    int y;
+
+    y = tui_page_next(page);
+    if (app->ws->n_models > 1 && m == app->model)
+        tui_put(y, 0, 2, TUI_GOOD, ">");
+    tui_putf(y, 2, COLS - 4, TUI_HEADER, "%s", tui_model_label(app, m));
+
+    y = tui_page_next(page);
+    tui_label(y, "path");
+    tui_put(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL, model->path);
+
+    y = tui_page_next(page);
+    tui_label(y, "format");
+    tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
+             "%s, %zu file%s, %zu tensors", model->format, model->n_files,
+             model->n_files == 1 ? "" : "s", model->n_tensors);
+
+    y = tui_page_next(page);
+    tui_label(y, "parameters");
+    tui_format_count(el_model_parameters(model), a, sizeof a);
+    tui_put(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL, a);
+
+    y = tui_page_next(page);
+    tui_label(y, "tensor bytes");
+    tui_format_bytes(el_model_tensor_bytes(model), a, sizeof a);
+    tui_format_count(el_model_tensor_bytes(model), b, sizeof b);
+    tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL, "%s (%s B)",
+             a, b);
+
+    int first_dtype = 1;
+    for (int dt = 0; dt < EL_DTYPE_COUNT; dt++) {
+        if (s->dtype_count[dt] == 0)
+            continue;
+        y = tui_page_next(page);
+        if (first_dtype)
+            tui_label(y, "dtypes");
+        first_dtype = 0;
+        tui_format_bytes(s->dtype_bytes[dt], a, sizeof a);
+        tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
+                 "%-8s %6llu tensors  %s", el_dtype_name((el_dtype)dt),
+                 (unsigned long long)s->dtype_count[dt], a);
+    }
+
+    y = tui_page_next(page);
+    tui_label(y, "duplicates");
+    tui_format_bytes(s->dup_bytes, a, sizeof a);
+    tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
+             "%zu tensor%s, %s stored once", s->dup_tensors,
+             s->dup_tensors == 1 ? "" : "s", a);
+
+    y = tui_page_next(page);
+    tui_label(y, "plan size");
+    tui_format_bytes(s->plan_bytes, a, sizeof a);
+    tui_format_ratio(s->plan_ratio, s->plan_estimated, b, sizeof b);
+    tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
+             "%s%s predicted for the tensors, %s for the model",
+             s->plan_estimated ? "~" : "", a, b);
+    if (s->layers_without_codec > 0) {
+        y = tui_page_next(page);
+        tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_ERROR,
+                 "%zu layer%s no codec that honours the bound",
+                 s->layers_without_codec,
+                 s->layers_without_codec == 1 ? " has" : "s have");
+    }
+
+    y = tui_page_next(page);
+    tui_label(y, "codec ratios");
+    tui_put(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_DIM,
+            "whole model, every layer with one codec (~ from samples)");
+    for (size_t c = 0; el_codecs[c] != NULL && c < EL_MAX_CODECS; c++)
+        tui_ratio_line(page, el_codecs[c]->name, s->codec_ratio[c],
+                       s->codec_estimated[c], 0);
+    tui_ratio_line(page, "plan", s->plan_ratio, s->plan_estimated, 1);
+}
+
+void tui_overview_draw(tui_app *app, int top, int height)
+{
+    tui_page page = tui_page_begin(&app->overview_scroll, top, height);
+
+    for (size_t m = 0; m < app->ws->n_models; m++) {
+        if (m > 0)
+            tui_page_next(&page);
+        tui_model_section(app, &page, m);
+    }
+    tui_page_end(&app->overview_scroll, &page);
+}
