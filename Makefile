@@ -4,7 +4,8 @@
 #   make run      open the terminal application on the bundled stories260K
 #   make test     unit, round-trip, command-line and terminal tests
 #   make check    the same tests built with AddressSanitizer and UBSan
-#   make bench    ratio table per model per codec (MODELS=folder to add more)
+#   make bench    ratio and speed tables per model per codec (MODELS=folder adds more)
+#   make test-models MODELS=folder   round trips on every model in a folder
 #
 # `run`, `test` and `check` first install missing Debian packages when run
 # as root (scripts/setup.sh).
@@ -28,7 +29,7 @@ ELVES    := $(BUILD)/elves
 GEN      := $(BUILD)/gen_synth
 SYNTH    := $(BUILD)/samples/synth-base.safetensors
 
-.PHONY: all run test check bench setup clean unit shell-tests samples
+.PHONY: all run test check bench setup clean unit shell-tests samples test-models
 
 all: ./elves
 
@@ -52,6 +53,10 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libelves.a
 # cmocka's test callbacks take a `void **state` that most tests ignore, so
 # unused parameters are allowed in test files only.
 
+$(BUILD)/tests/json_histograms: tests/json_histograms.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LDFLAGS) -lcjson -o $@
+
 $(GEN): samples/gen_synth.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -lm -o $@
@@ -71,8 +76,13 @@ run: setup ./elves
 unit: $(TEST_BIN) $(SYNTH)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 
-shell-tests: $(ELVES) $(SYNTH)
+shell-tests: $(ELVES) $(SYNTH) $(BUILD)/tests/json_histograms
 	@set -e; for t in tests/*.sh; do echo "== $$t"; ELVES=$(abspath $(ELVES)) BUILD=$(abspath $(BUILD)) sh $$t; done
+	ELVES=$(abspath $(ELVES)) BUILD=$(abspath $(BUILD)) scripts/check_models.sh samples
+
+# Checks every .safetensors model under MODELS (see scripts/check_models.sh).
+test-models: ./elves $(BUILD)/tests/json_histograms
+	scripts/check_models.sh $(MODELS)
 
 test: setup
 	$(MAKE) ./elves
@@ -85,7 +95,7 @@ check: setup
 	        LDFLAGS="-fsanitize=address,undefined" unit shell-tests
 
 bench: ./elves $(SYNTH)
-	scripts/bench.sh $(MODELS)
+	ELVES=./elves scripts/bench.sh $(MODELS)
 
 clean:
 	rm -rf build build-san elves

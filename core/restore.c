@@ -62,7 +62,7 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
         } else {
             const uint8_t *blob;
             size_t blob_len;
-            uint64_t size;
+            uint64_t size = 0;
             rc = el_json_u64(seg, "blob", &index, err);
             if (rc == 0)
                 rc = el_json_u64(seg, "size", &size, err);

@@ -305,7 +305,8 @@ static int compare_entries(const void *a, const void *b)
  * data area exactly. Empty tensors may sit at any offset up to its end. */
 static int check_layout(header *h, el_error *err)
 {
-    qsort(h->entries, h->n_entries, sizeof *h->entries, compare_entries);
+    if (h->n_entries > 1)
+        qsort(h->entries, h->n_entries, sizeof *h->entries, compare_entries);
 
     uint64_t next = 0;
     const entry *prev = NULL;

@@ -1,9 +1,9 @@
 /* State and functions shared by the screens of the terminal application.
  * Private to ui/tui_*.c; only el_tui_run is public.
  *
- * Every screen has a draw function that only reads state and paints
- * stdscr, and every key goes through the binding table in tui_keys.c, whose
- * rows the help screen also draws. */
+ * Every screen has a draw function that paints stdscr and writes no state
+ * except its own scroll position, and every key goes through the binding
+ * table in tui_keys.c, whose rows the help screen also draws. */
 #ifndef ELVES_TUI_APP_H
 #define ELVES_TUI_APP_H
 
@@ -41,7 +41,7 @@ typedef enum tui_sort {
     TUI_SORT_COUNT
 } tui_sort;
 
-/* Colour roles; tui_draw.c maps each to a colour pair or, on a monochrome
+/* Colour roles. tui_draw.c maps each to a colour pair or, on a monochrome
  * terminal, to an attribute. */
 typedef enum tui_role {
     TUI_NORMAL,
@@ -75,8 +75,10 @@ typedef struct tui_scroll {
 typedef struct tui_summary {
     uint64_t dtype_count[EL_DTYPE_COUNT];
     uint64_t dtype_bytes[EL_DTYPE_COUNT];
-    size_t dup_tensors;
+    size_t dup_tensors;        /* repeats of an earlier tensor of the model */
     uint64_t dup_bytes;
+    size_t dup_other_tensors;  /* repeats of an earlier model's tensor */
+    uint64_t dup_other_bytes;
     double codec_ratio[EL_MAX_CODECS];
     int codec_estimated[EL_MAX_CODECS]; /* some layer's figure is a sample's */
     double plan_ratio;
@@ -148,7 +150,8 @@ typedef struct tui_binding {
 extern const tui_binding tui_bindings[];
 extern const size_t tui_binding_count;
 
-/* Runs the binding for key on the current screen; 0 when there is none. */
+/* Runs the binding for key on the current screen. Returns 1, or 0 when
+ * the screen has no binding for the key. */
 int tui_dispatch_key(tui_app *app, int key);
 
 /* tui_draw.c */

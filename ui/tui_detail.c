@@ -137,8 +137,8 @@ static void tui_detail_codecs(tui_page *page, const el_layer *layer)
 }
 
 /* Bins are labelled with the power of two they cover: biased exponent minus
- * the bias. The all-zero field holds zeros and subnormals, the all-ones
- * field Inf and NaN. */
+ * the bias. The all-zero field contains zeros and subnormals, and the
+ * all-ones field Inf and NaN. */
 static void tui_bin_label(unsigned e, unsigned n_exponents, int bias,
                           char *buf, size_t len)
 {

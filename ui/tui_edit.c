@@ -18,7 +18,7 @@ typedef struct tui_line {
     size_t cursor;
 } tui_line;
 
-/* Deletes the character under the cursor; returns 1 when there was one. */
+/* Deletes the character under the cursor. Returns 1, or 0 at the end. */
 static int tui_line_delete(tui_line *line)
 {
     if (line->cursor >= line->len)
@@ -29,7 +29,7 @@ static int tui_line_delete(tui_line *line)
     return 1;
 }
 
-/* Applies one editing key; returns 1 when the text changed. */
+/* Applies one editing key. Returns 1 when the text changed. */
 static int tui_line_key(tui_line *line, int key)
 {
     switch (key) {
@@ -151,7 +151,7 @@ static void tui_filter_changed(tui_app *app, const char *text)
         tui_set_status(app, 1, "out of memory filtering the table");
 }
 
-/* The table follows the filter as it is typed; Esc clears it. */
+/* The table follows the filter as it is typed, and Esc clears it. */
 void tui_edit_filter(tui_app *app)
 {
     char text[TUI_FILTER_MAX];
@@ -176,8 +176,9 @@ static void tui_plan_changed(tui_app *app)
         tui_set_status(app, 1, "out of memory rebuilding the table");
 }
 
-/* Reads a bound at the prompt; returns 0 with *bound set, or -1 after a
- * cancel or an invalid value, which it reports in the status line. */
+/* Reads a bound at the prompt and returns 0 with *bound set. Returns -1
+ * when the user cancels or types an invalid value, which the status line
+ * then reports. */
 static int tui_read_bound(tui_app *app, const char *label, el_bound initial,
                           el_bound *bound)
 {
@@ -302,7 +303,7 @@ void tui_cycle_codec(tui_app *app)
     size_t n_options = el_codec_count() + 1;
     size_t option = tui_current_option(app, row);
 
-    /* The next option whose codec takes this dtype; auto always does. */
+    /* The next option whose codec takes this dtype. Auto takes every dtype. */
     do {
         option = (option + 1) % n_options;
     } while (option != 0 && !tui_codec_option(option)->supports(tensor->dtype));

@@ -86,8 +86,9 @@ static void tui_draw_progress(tui_export_run *run, uint64_t done,
     refresh();
 }
 
-/* Called by el_export between steps on this thread: polls the keyboard
- * without waiting and redraws only when the figure or the label changes. */
+/* Polls the keyboard without waiting and redraws the box only when the
+ * figure or the label changes. el_export calls it between tensors on the
+ * calling thread, which curses requires because it is not thread-safe. */
 static int tui_export_progress(void *ctx, uint64_t done, uint64_t total,
                                const char *label)
 {
@@ -122,7 +123,7 @@ static int tui_export_progress(void *ctx, uint64_t done, uint64_t total,
     return run->cancelled;
 }
 
-/* Asks whether to replace an existing file; 1 for yes. */
+/* Asks whether to replace an existing file. Returns 1 for yes. */
 static int tui_confirm_overwrite(tui_app *app, const char *path)
 {
     for (;;) {

@@ -80,7 +80,7 @@ void tui_sanitize(const char *text, char *buf, size_t len)
 
 /* Fits a name into width columns. A long name loses its middle, and the
  * tail keeps two thirds of the room because the end (".weight", ".bias")
- * tells layers apart. */
+ * distinguishes layers. */
 void tui_fit_name(const char *name, size_t width, char *buf, size_t len)
 {
     static const char ellipsis[] = "...";

@@ -9,8 +9,8 @@
 #define KEY_ESCAPE 27
 #define KEY_TAB '\t'
 
-/* pos moved by delta and clamped to [0, last], without overflow for any
- * delta. */
+/* Returns pos moved by delta and clamped to [0, last], without overflow
+ * for any delta. */
 static size_t tui_step(size_t pos, long delta, size_t last)
 {
     if (pos > last)
@@ -170,8 +170,9 @@ static void act_back(tui_app *app)
     }
 }
 
-/* q leaves a sub-screen, and quits from the two top screens without asking
- * because nothing unsaved is lost: exports are written when confirmed. */
+/* q leaves a sub-screen and quits from the two top screens without asking,
+ * as in ncdu and htop. NOTE: bound and codec edits that were not exported
+ * are lost on quit. */
 static void act_quit(tui_app *app)
 {
     if (app->screen == TUI_OVERVIEW || app->screen == TUI_TABLE)

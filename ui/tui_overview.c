@@ -21,9 +21,12 @@ static void tui_summarize(const el_workspace *ws, size_t m, tui_summary *s)
 
         s->dtype_count[tensor->dtype]++;
         s->dtype_bytes[tensor->dtype] += tensor->nbytes;
-        if (layer->dup.is_duplicate) {
+        if (layer->dup.is_duplicate && layer->dup.of.model == m) {
             s->dup_tensors++;
             s->dup_bytes += tensor->nbytes;
+        } else if (layer->dup.is_duplicate) {
+            s->dup_other_tensors++;
+            s->dup_other_bytes += tensor->nbytes;
         }
 
         s->plan_bytes += el_layer_predicted_bytes(ws, m, t);
@@ -131,8 +134,15 @@ static void tui_model_section(tui_app *app, tui_page *page, size_t m)
     tui_label(y, "duplicates");
     tui_format_bytes(s->dup_bytes, a, sizeof a);
     tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
-             "%zu tensor%s, %s stored once", s->dup_tensors,
-             s->dup_tensors == 1 ? "" : "s", a);
+             "%zu tensor%s (%s) repeat an earlier tensor of this model",
+             s->dup_tensors, s->dup_tensors == 1 ? "" : "s", a);
+    if (app->ws->n_models > 1) {
+        y = tui_page_next(page);
+        tui_format_bytes(s->dup_other_bytes, a, sizeof a);
+        tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
+                 "%zu tensor%s (%s) repeat a tensor of an earlier model",
+                 s->dup_other_tensors, s->dup_other_tensors == 1 ? "" : "s", a);
+    }
 
     y = tui_page_next(page);
     tui_label(y, "plan size");

@@ -242,8 +242,11 @@ static void tui_layout(const tui_app *app, int width, int widths[COL_COUNT])
     if (widths[COL_DUP] > 0) {
         used -= widths[COL_DUP];
         room = width - used;
-        int dup = room / 3 > tui_columns[COL_DUP].width ? room / 3
-                                                        : tui_columns[COL_DUP].width;
+        int share = room / 3;
+        int dup = share > tui_columns[COL_DUP].width ? share
+                                                     : tui_columns[COL_DUP].width;
+        if (room - dup > longest)
+            dup = room - longest;
         widths[COL_DUP] = dup;
         room -= dup;
     }
