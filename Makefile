@@ -34,7 +34,7 @@ SYNTH    := $(BUILD)/samples/synth-base.safetensors
 all: ./elves
 
 ./elves: $(ELVES)
-	cp $(ELVES) ./elves
+	cp $(ELVES) ./elves.tmp && mv -f ./elves.tmp ./elves
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

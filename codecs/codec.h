@@ -29,7 +29,9 @@ typedef struct el_codec {
 
     /* Worst-case absolute error of a decoded element for these parameters:
      * 0 for lossless codecs, a negative value when the codec cannot run with
-     * them (for example a bound tighter than the dtype allows). */
+     * them (for example a bound tighter than the dtype allows), and +Inf when
+     * the error depends on the data (int8, casts): then predictions measure
+     * it on their sample and exports on the whole tensor. */
     double (*max_error)(el_dtype dt, const el_codec_params *params);
 
     /* Appends the payload for `count` elements at `src` to out. */
@@ -54,7 +56,8 @@ size_t el_codec_count(void);
 /* A size prediction for one codec on one tensor. */
 typedef struct el_prediction {
     double ratio;       /* original bytes / encoded bytes */
-    double max_error;   /* worst-case error the codec guarantees */
+    double max_error;   /* worst-case error the codec guarantees, or the one
+                           measured on the sample when it depends on the data */
     int estimated;      /* 1 when computed from a sample, 0 when exact */
     int applicable;     /* 0 when the codec does not support the dtype/bound */
 } el_prediction;

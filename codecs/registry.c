@@ -1,15 +1,19 @@
 /* The codec table and ratio prediction. */
 #include "codec.h"
+#include "measure.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+extern const el_codec el_codec_raw;
 extern const el_codec el_codec_zstd;
 extern const el_codec el_codec_bytegroup;
 extern const el_codec el_codec_elf;
 extern const el_codec el_codec_elf_m;
 
 const el_codec *const el_codecs[] = {
+    &el_codec_raw,
     &el_codec_zstd,
     &el_codec_bytegroup,
     &el_codec_elf,
@@ -52,12 +56,28 @@ static void gather_sample(const uint8_t *src, size_t count, size_t size, size_t 
     }
 }
 
+/* Encodes src and returns the payload size. For a codec whose error depends
+ * on the data (max_error returned +Inf), also decodes the payload and
+ * replaces *max_error with the error measured on src. */
 static int encoded_size(const el_codec *codec, el_dtype dt, const void *src, size_t count,
-                        const el_codec_params *params, size_t *out, el_error *err)
+                        const el_codec_params *params, size_t *out, double *max_error,
+                        el_error *err)
 {
     el_buf payload = {0};
     int rc = codec->encode(dt, src, count, params, &payload, err);
     *out = payload.len;
+
+    if (rc == 0 && isinf(*max_error)) {
+        size_t bytes = count * el_dtype_size(dt);
+        uint8_t *decoded = malloc(bytes ? bytes : 1);
+        if (decoded == NULL)
+            rc = el_fail(err, "out of memory measuring the error of %s", codec->name);
+        if (rc == 0)
+            rc = codec->decode(dt, payload.data, payload.len, decoded, count, err);
+        if (rc == 0)
+            *max_error = el_max_abs_error(dt, src, decoded, count);
+        free(decoded);
+    }
     el_buf_free(&payload);
     return rc;
 }
@@ -82,7 +102,7 @@ int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
     size_t original = count * size;
     size_t encoded;
     if (original <= sample_bytes) {
-        if (encoded_size(codec, dt, src, count, params, &encoded, err) != 0)
+        if (encoded_size(codec, dt, src, count, params, &encoded, &out->max_error, err) != 0)
             return -1;
     } else {
         /* Since sample_bytes < original, the blocks fit in the tensor
@@ -97,7 +117,7 @@ int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
             return el_fail(err, "out of memory for a %zu-byte prediction sample", original);
         gather_sample(src, count, size, block_count, sample);
         int rc = encoded_size(codec, dt, sample, block_count * PREDICT_BLOCKS, params,
-                              &encoded, err);
+                              &encoded, &out->max_error, err);
         free(sample);
         if (rc != 0)
             return -1;

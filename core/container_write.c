@@ -21,7 +21,7 @@
 #include <xxhash.h>
 
 #include "container_format.h"
-#include "measure.h"
+#include "../codecs/measure.h"
 
 typedef struct writer {
     int fd;

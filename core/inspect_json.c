@@ -98,9 +98,11 @@ static cJSON *model_json(const el_workspace *ws, size_t m)
     cJSON_AddNumberToObject(o, "bytes", (double)el_model_tensor_bytes(model));
 
     cJSON *ratios = cJSON_AddObjectToObject(o, "predicted_ratio");
-    for (size_t i = 0; ratios != NULL && el_codecs[i] != NULL; i++)
-        cJSON_AddNumberToObject(ratios, el_codecs[i]->name,
-                                el_model_predicted_ratio(ws, m, el_codecs[i]));
+    for (size_t i = 0; ratios != NULL && el_codecs[i] != NULL; i++) {
+        double ratio = el_model_predicted_ratio(ws, m, el_codecs[i]);
+        cJSON_AddItemToObject(ratios, el_codecs[i]->name,
+                              ratio > 0 ? cJSON_CreateNumber(ratio) : cJSON_CreateNull());
+    }
     if (ratios != NULL)
         cJSON_AddNumberToObject(ratios, "auto", el_model_predicted_ratio(ws, m, NULL));
 

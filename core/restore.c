@@ -11,7 +11,7 @@
 
 #include "container_format.h"
 #include "container_read.h"
-#include "measure.h"
+#include "../codecs/measure.h"
 
 /* A restored file name must stay inside the output folder. */
 static int check_file_name(const char *name, el_error *err)

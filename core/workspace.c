@@ -200,6 +200,7 @@ double el_model_predicted_ratio(const el_workspace *ws, size_t model,
             index = (int)i;
 
     uint64_t original = 0, stored = 0;
+    int applies = codec == NULL;
     for (size_t t = 0; t < mdl->n_tensors; t++) {
         const el_layer *layer = &ws->layers[model][t];
         uint64_t nbytes = mdl->tensors[t].nbytes;
@@ -210,7 +211,11 @@ double el_model_predicted_ratio(const el_workspace *ws, size_t model,
             stored += el_layer_predicted_bytes(ws, model, t);
         else if (!same_model_dup && index >= 0)
             stored += predicted_bytes(nbytes, &layer->pred[index]);
+        if (index >= 0 && layer->pred[index].applicable)
+            applies = 1;
     }
+    if (!applies)
+        return 0.0;
     if (stored == 0)
         return original == 0 ? 1.0 : 0.0;
     return (double)original / (double)stored;

@@ -83,13 +83,15 @@ const el_codec *el_layer_codec(const el_layer *layer);
 int el_layer_shares_payload(const el_workspace *ws, size_t model, size_t tensor);
 
 /* Predicted stored bytes of a layer under its chosen codec: 0 for a
- * duplicate, which the container stores once. */
+ * duplicate of an earlier tensor of the same model under the same plan,
+ * which the container stores once. A duplicate of another model's tensor
+ * counts in full, because a container holds one model. */
 uint64_t el_layer_predicted_bytes(const el_workspace *ws, size_t model,
                                   size_t tensor);
 
 /* Predicted ratio of a whole model if every layer used codec (or, for
  * codec == NULL, each layer's choice), duplicates stored once. Layers the
- * codec cannot take count as stored raw. */
+ * codec cannot take count as stored raw; 0 when it can take none. */
 double el_model_predicted_ratio(const el_workspace *ws, size_t model,
                                 const el_codec *codec);
 

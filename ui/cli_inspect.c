@@ -32,8 +32,13 @@ static void print_model(const el_workspace *ws, size_t m)
            el_format_bytes(el_model_tensor_bytes(model), size, sizeof size));
 
     printf("predicted ratio:");
-    for (size_t i = 0; el_codecs[i] != NULL; i++)
-        printf("  %s %.3f", el_codecs[i]->name, el_model_predicted_ratio(ws, m, el_codecs[i]));
+    for (size_t i = 0; el_codecs[i] != NULL; i++) {
+        double ratio = el_model_predicted_ratio(ws, m, el_codecs[i]);
+        if (ratio > 0)
+            printf("  %s %.3f", el_codecs[i]->name, ratio);
+        else
+            printf("  %s -", el_codecs[i]->name);
+    }
     printf("  auto %.3f\n\n", el_model_predicted_ratio(ws, m, NULL));
 
     printf("%-40s %-5s %-16s %10s %6s %6s", "tensor", "dtype", "shape", "bytes", "|w|<1",

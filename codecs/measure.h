@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "../codecs/dtype.h"
+#include "dtype.h"
 
 /* Largest |a[i] - b[i]| over count elements of dtype dt. Non-finite
  * originals must come back bit for bit (NaN as any NaN) or the error is
