@@ -11,4 +11,15 @@
  * infinite; so is a finite original that decodes to NaN or Inf. */
 double el_max_abs_error(el_dtype dt, const void *a, const void *b, size_t count);
 
+/* Error of a decoded tensor against its original, over every element. */
+typedef struct el_error_stats {
+    double max_abs;   /* largest |w - w'|; +Inf when a non-finite value changed */
+    double rmse;      /* root mean square of w - w' over finite elements */
+    double psnr;      /* 20 log10((max - min) / rmse) in dB; +Inf when rmse is 0 */
+    double rel_l2;    /* ||w - w'||_2 / ||w||_2; 0 when both are 0 */
+} el_error_stats;
+
+void el_error_stats_compute(el_dtype dt, const void *original, const void *decoded,
+                            size_t count, el_error_stats *out);
+
 #endif

@@ -14,9 +14,15 @@ int el_bound_parse(const char *text, el_bound *out, el_error *err)
         return 0;
     }
 
-    if (strncmp(text, "abs:", 4) != 0)
-        return el_fail(err, "invalid bound \"%s\": use \"lossless\" or \"abs:E\" "
-                       "with E the largest absolute error, e.g. abs:1e-4", text);
+    el_bound_kind kind;
+    if (strncmp(text, "abs:", 4) == 0)
+        kind = EL_BOUND_ABS;
+    else if (strncmp(text, "rel:", 4) == 0)
+        kind = EL_BOUND_REL;
+    else
+        return el_fail(err, "invalid bound \"%s\": use \"lossless\", \"abs:E\" with E "
+                       "the largest absolute error (e.g. abs:1e-4), or \"rel:R\" with R "
+                       "a share of the layer's max - min (e.g. rel:1e-3)", text);
 
     const char *number = text + 4;
     char *end = NULL;
@@ -28,7 +34,7 @@ int el_bound_parse(const char *text, el_bound *out, el_error *err)
         return el_fail(err, "invalid bound \"%s\": the error must be positive and finite; "
                        "use \"lossless\" for no error", text);
 
-    *out = (el_bound){ EL_BOUND_ABS, e };
+    *out = (el_bound){ kind, e };
     return 0;
 }
 
@@ -37,22 +43,39 @@ void el_bound_format(el_bound bound, char *buf, size_t len)
     if (bound.kind == EL_BOUND_LOSSLESS)
         snprintf(buf, len, "lossless");
     else
-        snprintf(buf, len, "abs:%g", bound.abs);
+        snprintf(buf, len, "%s:%g", bound.kind == EL_BOUND_ABS ? "abs" : "rel", bound.value);
 }
 
-int el_bound_allows(el_bound bound, const el_codec *codec, double max_error)
+double el_bound_resolve(el_bound bound, const el_stats *stats)
+{
+    switch (bound.kind) {
+    case EL_BOUND_ABS:
+        return bound.value;
+    case EL_BOUND_REL:
+        return stats->max > stats->min ? bound.value * (stats->max - stats->min) : 0.0;
+    case EL_BOUND_LOSSLESS:
+        break;
+    }
+    return 0.0;
+}
+
+int el_bound_allows(el_bound bound, double abs_bound, const el_codec *codec,
+                    double max_error)
 {
     if (max_error < 0)
         return 0;
-    if (bound.kind == EL_BOUND_LOSSLESS)
+    if (bound.kind == EL_BOUND_LOSSLESS || abs_bound <= 0)
         return codec->lossless;
-    return max_error <= bound.abs;
+    return max_error <= abs_bound;
 }
 
-el_codec_params el_bound_params(el_bound bound, int zstd_level)
+el_codec_params el_bound_params(double abs_bound, int zstd_level)
 {
-    el_codec_params params = { zstd_level, 0.0 };
-    if (bound.kind == EL_BOUND_ABS)
-        params.abs_bound = bound.abs;
+    el_codec_params params = { zstd_level, abs_bound > 0 ? abs_bound : 0.0 };
     return params;
+}
+
+int el_bound_equal(el_bound a, el_bound b)
+{
+    return a.kind == b.kind && (a.kind == EL_BOUND_LOSSLESS || a.value == b.value);
 }

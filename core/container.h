@@ -2,9 +2,10 @@
  *
  *   "ELVES\0\1\0"                      8-byte magic, format version 1
  *   blob 0 .. blob n-1                 zstd-framed opaque bytes and codec payloads
- *   manifest                           UTF-8 JSON, see container.c
- *   trailer (32 bytes)                 manifest offset u64, manifest length u64,
- *                                      XXH3-64 of the manifest u64, "ELVSEND\0"
+ *   manifest                           UTF-8 JSON (see container_write.c) in
+ *                                      one zstd frame
+ *   trailer (32 bytes)                 manifest offset u64, manifest frame length
+ *                                      u64, XXH3-64 of the frame u64, "ELVSEND\0"
  *
  * Every blob has an XXH3-64 checksum in the manifest, and every tensor the
  * XXH3-128 of its original bytes. The index sits at the end so the file is
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../codecs/measure.h"
 #include "workspace.h"
 
 typedef struct el_export_layer {
@@ -23,7 +25,7 @@ typedef struct el_export_layer {
     uint64_t original;        /* bytes */
     uint64_t predicted;       /* bytes the prediction promised */
     uint64_t stored;          /* bytes written; 0 for a duplicate */
-    double max_error;         /* measured max |w - w'| after decoding */
+    el_error_stats error;     /* measured after decoding the whole tensor */
     int lossless;             /* bound was lossless */
     int duplicate;            /* stored as a reference to an earlier tensor */
 } el_export_layer;
@@ -32,14 +34,18 @@ typedef struct el_export_report {
     el_export_layer *layers;
     size_t n_layers;
     uint64_t original;        /* whole source files, bytes */
-    uint64_t predicted;
+    uint64_t predicted;       /* the tensors' predicted bytes, without headers */
     uint64_t stored;          /* whole .elves file, bytes */
 } el_export_report;
 
 /* Exports one model of the workspace to out_path, using each layer's plan.
- * Every lossy layer is decoded and measured; if one misses its bound, or the
- * progress callback cancels, nothing is left at out_path. The write goes to a
- * temporary file beside out_path, renamed at the end. */
+ * Every layer is decoded and measured; an auto layer whose choice misses its
+ * bound on the whole tensor takes the next codec that meets it. If a fixed
+ * codec misses, or the progress callback cancels, nothing is left at
+ * out_path. The write goes to a temporary file beside out_path, renamed at
+ * the end. The callback runs on the caller's thread. The report is filled as
+ * far as the export got, and el_export_report_free must be called on it
+ * whether the export succeeded or not. */
 int el_export(const el_workspace *ws, size_t model, const char *out_path,
               el_progress_fn progress, void *ctx, el_export_report *report,
               el_error *err);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../codecs/zstd_frame.h"
 #include "container_format.h"
 
 static uint64_t load_u64le(const uint8_t *p)
@@ -95,7 +96,22 @@ int el_container_open(const char *path, el_container *c, el_error *err)
     }
 
     c->blobs_end = offset;
-    c->manifest = cJSON_ParseWithLength((const char *)c->map + offset, len);
+    size_t text_len;
+    char *text = NULL;
+    int rc = el_zstd_frame_content_size(c->map + offset, len, EL_CONTAINER_MAX_MANIFEST,
+                                        &text_len, err);
+    if (rc == 0 && (text = malloc(text_len ? text_len : 1)) == NULL)
+        rc = el_fail(err, "out of memory for a %zu-byte manifest", text_len);
+    if (rc == 0)
+        rc = el_zstd_decode_frame(c->map + offset, len, text, text_len, err);
+    if (rc != 0) {
+        free(text);
+        el_fail_context(err, "%s: manifest", path);
+        el_container_close(c);
+        return -1;
+    }
+    c->manifest = cJSON_ParseWithLength(text, text_len);
+    free(text);
     if (!cJSON_IsObject(c->manifest)) {
         el_container_close(c);
         return el_fail(err, "%s: the manifest is not a JSON object", path);

@@ -8,7 +8,8 @@
  *    "blobs": [{"offset", "length", "xxh64"}],
  *    "tensors": [{"name", "dtype", "shape", "bytes", "codec", "bound",
  *                 "zstd_level", "abs_bound", "blob" | "same_as",
- *                 "max_error", "xxh3_128", "decoded_xxh3_128"}]}
+ *                 "max_error", "rmse", "psnr", "rel_l2", "xxh3_128",
+ *                 "decoded_xxh3_128"}]}
  * Offsets and sizes are bytes; "same_as" is the index of an earlier tensor
  * whose payload this one shares. */
 #include "container.h"
@@ -107,39 +108,128 @@ static int tensor_entry(const el_tensor *t, cJSON **out, el_error *err)
     return 0;
 }
 
+/* Result of trying one codec on one tensor. */
+typedef struct attempt {
+    el_buf payload;
+    el_error_stats error;
+    char decoded_hash[33];
+} attempt;
+
 /* Encodes one tensor, decodes it again and checks the result against the
- * layer's bound before anything is written. */
+ * layer's bound before anything is written. Returns 0 when it fits, 1 when
+ * the codec missed the bound (err says by how much), -1 on a failure. */
 static int encode_checked(const el_tensor *t, const el_layer *layer,
                           const el_codec *codec, const el_codec_params *params,
-                          el_buf *payload, double *max_error, char decoded_hash[33],
-                          el_error *err)
+                          attempt *a, el_error *err)
 {
-    if (codec->encode(t->dtype, t->data, t->count, params, payload, err) != 0)
+    if (codec->encode(t->dtype, t->data, t->count, params, &a->payload, err) != 0)
         return el_fail_context(err, "tensor \"%s\": %s encode", t->name, codec->name);
 
     uint8_t *decoded = malloc(t->nbytes ? t->nbytes : 1);
     if (decoded == NULL)
         return el_fail(err, "out of memory decoding tensor \"%s\" (%llu bytes)", t->name,
                        (unsigned long long)t->nbytes);
-    if (codec->decode(t->dtype, payload->data, payload->len, decoded, t->count, err) != 0) {
+    if (codec->decode(t->dtype, a->payload.data, a->payload.len, decoded, t->count, err) != 0) {
         free(decoded);
         return el_fail_context(err, "tensor \"%s\": %s decode of a fresh payload", t->name,
                                codec->name);
     }
 
-    hash_hex(decoded, t->nbytes, decoded_hash);
+    hash_hex(decoded, t->nbytes, a->decoded_hash);
     int exact = memcmp(decoded, t->data, t->nbytes) == 0;
-    *max_error = exact ? 0.0 : el_max_abs_error(t->dtype, t->data, decoded, t->count);
+    if (exact)
+        a->error = (el_error_stats){ 0.0, 0.0, INFINITY, 0.0 };
+    else
+        el_error_stats_compute(t->dtype, t->data, decoded, t->count, &a->error);
     free(decoded);
 
-    if (layer->bound.kind == EL_BOUND_LOSSLESS && !exact)
-        return el_fail(err, "tensor \"%s\": codec %s did not restore the bytes exactly "
-                       "under a lossless bound; export stopped", t->name, codec->name);
-    if (layer->bound.kind == EL_BOUND_ABS && !(*max_error <= layer->bound.abs))
-        return el_fail(err, "tensor \"%s\": codec %s reached error %g, above the bound "
-                       "abs:%g; export stopped, choose another codec for this layer",
-                       t->name, codec->name, *max_error, layer->bound.abs);
+    if (layer->bound.kind == EL_BOUND_LOSSLESS && !exact) {
+        el_fail(err, "tensor \"%s\": codec %s did not restore the bytes exactly under a "
+                "lossless bound", t->name, codec->name);
+        return 1;
+    }
+    if (layer->bound.kind != EL_BOUND_LOSSLESS && !(a->error.max_abs <= layer->abs_bound)) {
+        el_fail(err, "tensor \"%s\": codec %s reached error %g, above the bound %g; "
+                "choose another codec for this layer", t->name, codec->name,
+                a->error.max_abs, layer->abs_bound);
+        return 1;
+    }
     return 0;
+}
+
+/* JSON has no Inf: a lossless layer's PSNR is written as null. */
+static int add_metric(cJSON *entry, const char *key, double v, el_error *err)
+{
+    cJSON *item = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+    if (item == NULL || !cJSON_AddItemToObject(entry, key, item))
+        return el_fail(err, "out of memory building the manifest");
+    return 0;
+}
+
+static int add_error_fields(cJSON *entry, const el_error_stats *e, el_error *err)
+{
+    if (add_number(entry, "max_error", e->max_abs, err) != 0
+        || add_metric(entry, "rmse", e->rmse, err) != 0
+        || add_metric(entry, "psnr", e->psnr, err) != 0
+        || add_metric(entry, "rel_l2", e->rel_l2, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* Records a duplicate that shares the payload of an earlier tensor. */
+static int write_reference(const el_layer *layer, cJSON *tensors, cJSON *entry,
+                           el_export_layer *rep, el_error *err)
+{
+    size_t first = layer->dup.of.tensor;
+    cJSON *first_entry = cJSON_GetArrayItem(tensors, (int)first);
+    cJSON *codec = cJSON_GetObjectItem(first_entry, "codec");
+    cJSON *hash = cJSON_GetObjectItem(first_entry, "decoded_xxh3_128");
+    cJSON *max_error = cJSON_GetObjectItem(first_entry, "max_error");
+
+    rep->duplicate = 1;
+    rep->codec = el_codec_find(codec->valuestring)->name;
+    rep->error.max_abs = max_error->valuedouble;
+    if (add_string(entry, "codec", codec->valuestring, err) != 0
+        || add_number(entry, "same_as", (double)first, err) != 0
+        || add_string(entry, "decoded_xxh3_128", hash->valuestring, err) != 0)
+        return -1;
+
+    static const char *const copied[] = { "max_error", "rmse", "psnr", "rel_l2" };
+    for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
+        cJSON *item = cJSON_Duplicate(cJSON_GetObjectItem(first_entry, copied[i]), 0);
+        if (item == NULL || !cJSON_AddItemToObject(entry, copied[i], item))
+            return el_fail(err, "out of memory building the manifest");
+    }
+    return 0;
+}
+
+/* Tries the layer's codec and, for an auto layer, the other codecs that
+ * honour its bound in order of predicted ratio, until one meets the bound
+ * on the whole tensor: a prediction measured on a sample can be wrong. */
+static int encode_best(const el_workspace *ws, size_t m, size_t t,
+                       const el_codec_params *params, attempt *a,
+                       const el_codec **used, el_error *err)
+{
+    const el_tensor *tensor = &ws->models[m].tensors[t];
+    const el_layer *layer = &ws->layers[m][t];
+    int order[EL_MAX_CODECS];
+    size_t n = el_layer_candidates(layer, order, EL_MAX_CODECS);
+    if (n == 0)
+        return el_fail(err, "tensor \"%s\": no codec fits its plan", tensor->name);
+
+    for (size_t i = 0; i < n; i++) {
+        memset(a, 0, sizeof *a);
+        const el_codec *codec = el_codecs[order[i]];
+        int rc = encode_checked(tensor, layer, codec, params, a, err);
+        if (rc == 0) {
+            *used = codec;
+            return 0;
+        }
+        el_buf_free(&a->payload);
+        if (rc < 0)
+            return -1;
+    }
+    return el_fail_context(err, "export stopped");
 }
 
 static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
@@ -148,10 +238,7 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
 {
     const el_tensor *tensor = &ws->models[m].tensors[t];
     const el_layer *layer = &ws->layers[m][t];
-    const el_codec *codec = el_layer_codec(layer);
-    if (codec == NULL)
-        return el_fail(err, "tensor \"%s\": no codec fits its plan", tensor->name);
-    el_codec_params params = el_bound_params(layer->bound, ws->zstd_level);
+    el_codec_params params = el_bound_params(layer->abs_bound, ws->zstd_level);
 
     cJSON *entry = NULL;
     if (tensor_entry(tensor, &entry, err) != 0) {
@@ -162,47 +249,39 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
 
     char bound[64];
     el_bound_format(layer->bound, bound, sizeof bound);
-    if (add_string(entry, "codec", codec->name, err) != 0
-        || add_string(entry, "bound", bound, err) != 0
+    if (add_string(entry, "bound", bound, err) != 0
         || add_number(entry, "zstd_level", params.zstd_level, err) != 0
         || add_number(entry, "abs_bound", params.abs_bound, err) != 0)
         return -1;
 
     rep->name = strdup(tensor->name);
-    rep->codec = codec->name;
     rep->original = tensor->nbytes;
     rep->predicted = el_layer_predicted_bytes(ws, m, t);
     rep->lossless = layer->bound.kind == EL_BOUND_LOSSLESS;
     if (rep->name == NULL)
         return el_fail(err, "out of memory");
 
-    if (el_layer_shares_payload(ws, m, t)) {
-        size_t first = layer->dup.of.tensor;
-        cJSON *first_entry = cJSON_GetArrayItem(tensors, (int)first);
-        rep->duplicate = 1;
-        rep->max_error = cJSON_GetObjectItem(first_entry, "max_error")->valuedouble;
-        return add_number(entry, "same_as", (double)first, err) != 0
-            || add_number(entry, "max_error", rep->max_error, err) != 0
-            || add_string(entry, "decoded_xxh3_128",
-                          cJSON_GetObjectItem(first_entry, "decoded_xxh3_128")->valuestring,
-                          err) != 0 ? -1 : 0;
-    }
+    if (el_layer_shares_payload(ws, m, t))
+        return write_reference(layer, tensors, entry, rep, err);
 
-    el_buf payload = { 0 };
-    char decoded_hash[33];
+    attempt a;
+    const el_codec *codec = NULL;
     size_t blob;
-    int rc = encode_checked(tensor, layer, codec, &params, &payload, &rep->max_error,
-                            decoded_hash, err);
-    if (rc == 0)
-        rc = write_blob(w, &payload, out_path, &blob, err);
-    rep->stored = payload.len;
-    el_buf_free(&payload);
+    int rc = encode_best(ws, m, t, &params, &a, &codec, err);
+    if (rc != 0)
+        return -1;
+    rc = write_blob(w, &a.payload, out_path, &blob, err);
+    rep->stored = a.payload.len;
+    rep->codec = codec->name;
+    rep->error = a.error;
+    el_buf_free(&a.payload);
     if (rc != 0)
         return -1;
 
-    if (add_number(entry, "blob", (double)blob, err) != 0
-        || add_number(entry, "max_error", rep->max_error, err) != 0
-        || add_string(entry, "decoded_xxh3_128", decoded_hash, err) != 0)
+    if (add_string(entry, "codec", codec->name, err) != 0
+        || add_number(entry, "blob", (double)blob, err) != 0
+        || add_error_fields(entry, &a.error, err) != 0
+        || add_string(entry, "decoded_xxh3_128", a.decoded_hash, err) != 0)
         return -1;
     return 0;
 }
@@ -301,20 +380,25 @@ static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error
     char *text = cJSON_PrintUnformatted(root);
     if (text == NULL)
         return el_fail(err, "out of memory printing the manifest");
-    size_t len = strlen(text);
+    el_buf frame = { 0 };
+    int rc = el_zstd_append_frame(&frame, text, strlen(text), EL_OPAQUE_ZSTD_LEVEL, err);
+    free(text);
+    if (rc != 0)
+        return -1;
+    size_t len = frame.len;
 
     uint8_t trailer[EL_CONTAINER_TRAILER_LEN];
-    uint64_t fields[3] = { w->offset, len, XXH3_64bits(text, len) };
+    uint64_t fields[3] = { w->offset, len, XXH3_64bits(frame.data, len) };
     for (int i = 0; i < 3; i++)
         for (int b = 0; b < 8; b++)
             trailer[8 * i + b] = (uint8_t)(fields[i] >> (8 * b));
     memcpy(trailer + 24, EL_CONTAINER_END, 8);
 
-    int rc = el_write_all(w->fd, text, len, out_path, err);
+    rc = el_write_all(w->fd, frame.data, len, out_path, err);
     if (rc == 0)
         rc = el_write_all(w->fd, trailer, sizeof trailer, out_path, err);
     w->offset += len + sizeof trailer;
-    free(text);
+    el_buf_free(&frame);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* Opening models together, analysing every tensor, and choosing codecs. */
 #include "workspace.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,8 @@ static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
 {
     const el_tensor *tensor = &ws->models[m].tensors[t];
     el_layer *layer = &ws->layers[m][t];
-    el_codec_params params = el_bound_params(layer->bound, ws->zstd_level);
+    layer->abs_bound = el_bound_resolve(layer->bound, &layer->stats);
+    el_codec_params params = el_bound_params(layer->abs_bound, ws->zstd_level);
 
     for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS; i++) {
         if (el_codec_predict(el_codecs[i], tensor->dtype, tensor->data, tensor->count,
@@ -52,19 +54,8 @@ static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
                                    el_codecs[i]->name);
     }
 
-    layer->chosen = -1;
-    double best = 0;
-    for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS; i++) {
-        const el_prediction *p = &layer->pred[i];
-        if (!p->applicable || !el_bound_allows(layer->bound, el_codecs[i], p->max_error))
-            continue;
-        if (layer->codec != NULL && layer->codec != el_codecs[i])
-            continue;
-        if (layer->chosen < 0 || p->ratio > best) {
-            layer->chosen = (int)i;
-            best = p->ratio;
-        }
-    }
+    int order[EL_MAX_CODECS];
+    layer->chosen = el_layer_candidates(layer, order, EL_MAX_CODECS) ? (int)order[0] : -1;
     return 0;
 }
 
@@ -130,13 +121,17 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     el_layer *layer = &ws->layers[model][tensor];
 
     if (codec != NULL) {
-        el_codec_params params = el_bound_params(bound, ws->zstd_level);
+        double abs_bound = el_bound_resolve(bound, &layer->stats);
+        el_codec_params params = el_bound_params(abs_bound, ws->zstd_level);
+        double max_error = codec->max_error(t->dtype, &params);
         char text[64];
         el_bound_format(bound, text, sizeof text);
         if (!codec->supports(t->dtype))
             return el_fail(err, "codec %s does not support %s tensor \"%s\": choose auto "
                            "or another codec", codec->name, el_dtype_name(t->dtype), t->name);
-        if (!el_bound_allows(bound, codec, codec->max_error(t->dtype, &params)))
+        /* A data-dependent error (+Inf) is judged by the prediction below
+         * and, at export, by measuring the whole tensor. */
+        if (!isinf(max_error) && !el_bound_allows(bound, abs_bound, codec, max_error))
             return el_fail(err, "codec %s cannot honour bound %s on %s tensor \"%s\": "
                            "choose auto, a lossless codec or a looser bound",
                            codec->name, text, el_dtype_name(t->dtype), t->name);
@@ -154,6 +149,28 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     return 0;
 }
 
+size_t el_layer_candidates(const el_layer *layer, int *order, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS && n < max; i++) {
+        const el_prediction *p = &layer->pred[i];
+        if (!p->applicable
+            || !el_bound_allows(layer->bound, layer->abs_bound, el_codecs[i], p->max_error))
+            continue;
+        if (layer->codec != NULL && layer->codec != el_codecs[i])
+            continue;
+
+        /* Insertion by ratio, stable, so ties keep table order. */
+        size_t at = n++;
+        while (at > 0 && layer->pred[order[at - 1]].ratio < p->ratio) {
+            order[at] = order[at - 1];
+            at--;
+        }
+        order[at] = (int)i;
+    }
+    return n;
+}
+
 const el_codec *el_layer_codec(const el_layer *layer)
 {
     return layer->chosen >= 0 ? el_codecs[layer->chosen] : NULL;
@@ -168,8 +185,8 @@ int el_layer_shares_payload(const el_workspace *ws, size_t model, size_t tensor)
         return 0;
 
     const el_layer *first = &ws->layers[model][layer->dup.of.tensor];
-    return first->chosen == layer->chosen && first->bound.kind == layer->bound.kind
-        && first->bound.abs == layer->bound.abs;
+    return first->chosen == layer->chosen && first->abs_bound == layer->abs_bound
+        && el_bound_equal(first->bound, layer->bound);
 }
 
 static uint64_t predicted_bytes(uint64_t nbytes, const el_prediction *p)

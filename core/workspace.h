@@ -18,31 +18,43 @@
 
 typedef enum el_bound_kind {
     EL_BOUND_LOSSLESS,
-    EL_BOUND_ABS
+    EL_BOUND_ABS,
+    EL_BOUND_REL
 } el_bound_kind;
 
-/* The error a layer may take: none, or |w - w'| <= abs for every element. */
+/* The error a layer may take: none; |w - w'| <= value for every element
+ * (abs); or |w - w'| <= value * (max - min) of the layer (rel). */
 typedef struct el_bound {
     el_bound_kind kind;
-    double abs;
+    double value;
 } el_bound;
 
-/* Parses "lossless" or "abs:E" with E a positive finite number. */
+/* Parses "lossless", "abs:E" or "rel:R" with E and R positive and finite. */
 int el_bound_parse(const char *text, el_bound *out, el_error *err);
 
 /* Formats a bound the way el_bound_parse reads it. */
 void el_bound_format(el_bound bound, char *buf, size_t len);
 
-/* Whether a codec with this worst-case error honours the bound. */
-int el_bound_allows(el_bound bound, const el_codec *codec, double max_error);
+/* The absolute error the bound allows on a layer with these statistics:
+ * 0 for lossless, E for abs:E, R * (max - min) over the finite elements
+ * for rel:R (0 for a constant layer, which then needs a lossless codec). */
+double el_bound_resolve(el_bound bound, const el_stats *stats);
 
-/* Codec parameters that honour bound on a layer. */
-el_codec_params el_bound_params(el_bound bound, int zstd_level);
+/* Whether a codec with this worst-case error honours the bound, resolved to
+ * abs_bound on its layer. */
+int el_bound_allows(el_bound bound, double abs_bound, const el_codec *codec,
+                    double max_error);
+
+/* Codec parameters for a resolved absolute bound (0: lossless). */
+el_codec_params el_bound_params(double abs_bound, int zstd_level);
+
+int el_bound_equal(el_bound a, el_bound b);
 
 typedef struct el_layer {
     el_stats stats;
     el_dup dup;
     el_bound bound;
+    double abs_bound;                  /* bound resolved on this layer */
     const el_codec *codec;            /* fixed by the user; NULL means auto */
     el_prediction pred[EL_MAX_CODECS]; /* indexed like el_codecs, at `bound` */
     int chosen;                        /* index into el_codecs, or -1 */
@@ -74,6 +86,12 @@ int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
  * predictions and choice. Fails when the codec cannot honour the bound. */
 int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
                       el_bound bound, const el_codec *codec, el_error *err);
+
+/* Fills order with the indices (into el_codecs) of the codecs an export may
+ * use for the layer, best first: the fixed codec alone, or for auto every
+ * codec whose prediction honours the bound, by predicted ratio. Returns the
+ * count. */
+size_t el_layer_candidates(const el_layer *layer, int *order, size_t max);
 
 /* The codec a layer will be exported with, or NULL when none fits. */
 const el_codec *el_layer_codec(const el_layer *layer);

@@ -143,7 +143,7 @@ static void container_lossy_within_bound(void **state)
     assert_int_equal(el_export(&f->ws, 0, f->out, NULL, NULL, &report, &err), 0);
     for (size_t i = 0; i < report.n_layers; i++) {
         assert_false(report.layers[i].lossless);
-        assert_true(report.layers[i].max_error <= 1e-3);
+        assert_true(report.layers[i].error.max_abs <= 1e-3);
     }
     assert_true(report.stored * 2 < report.original);
     el_export_report_free(&report);

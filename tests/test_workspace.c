@@ -22,19 +22,24 @@ static void bound_parse_accepts_valid(void **state)
     assert_int_equal(b.kind, EL_BOUND_LOSSLESS);
     assert_int_equal(el_bound_parse("abs:1e-4", &b, &err), 0);
     assert_int_equal(b.kind, EL_BOUND_ABS);
-    assert_true(b.abs == 1e-4);
+    assert_true(b.value == 1e-4);
+
+    assert_int_equal(el_bound_parse("rel:0.01", &b, &err), 0);
+    assert_int_equal(b.kind, EL_BOUND_REL);
+    assert_true(b.value == 0.01);
 
     char text[64];
     el_bound_format(b, text, sizeof text);
+    assert_string_equal(text, "rel:0.01");
     el_bound again;
     assert_int_equal(el_bound_parse(text, &again, &err), 0);
-    assert_true(again.abs == b.abs);
+    assert_true(again.value == b.value);
 }
 
 static void bound_parse_rejects_invalid(void **state)
 {
     static const char *const bad[] = {
-        "", "abs:", "abs:-1", "abs:0", "abs:nan", "abs:inf", "abs:1e-4x", "rel:0.1",
+        "", "abs:", "abs:-1", "abs:0", "abs:nan", "abs:inf", "abs:1e-4x", "rel:", "rel:-0.1", "max:0.1",
         "Lossless", "abs:1e999",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -108,6 +113,22 @@ static void workspace_rejects_codec_over_bound(void **state)
     assert_null(ws->layers[0][t].codec);
 }
 
+static void workspace_rel_bound_resolves(void **state)
+{
+    el_workspace *ws = *state;
+    el_bound bound = { EL_BOUND_REL, 1e-3 };
+    el_error err;
+    long t = el_model_find(&ws->models[0], "tok_embeddings.weight");
+    assert_true(t >= 0);
+    assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, bound, NULL, &err), 0);
+
+    const el_layer *layer = &ws->layers[0][t];
+    double expected = 1e-3 * (layer->stats.max - layer->stats.min);
+    assert_true(layer->abs_bound == expected);
+    assert_true(layer->pred[layer->chosen].max_error <= expected);
+    assert_false(el_layer_codec(layer)->lossless);
+}
+
 /* Every exponent histogram in the JSON report must sum to its tensor's
  * element count. */
 static void inspect_json_histograms_sum(void **state)
@@ -155,6 +176,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(workspace_lossless_picks_lossless, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(workspace_bound_picks_smaller_codec, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(workspace_rejects_codec_over_bound, open_sample, close_sample),
+        cmocka_unit_test_setup_teardown(workspace_rel_bound_resolves, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(inspect_json_histograms_sum, open_sample, close_sample),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* `elves compress`, `restore` and `verify`. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +50,16 @@ static int apply_plan(el_workspace *ws, el_bound bound, const el_codec *codec,
 static void print_report(const el_export_report *r, const char *out_path)
 {
     char orig[32], stored[32], predicted[32];
-    double worst = 0;
+    double worst = 0, worst_rel_l2 = 0, worst_psnr = INFINITY;
     size_t lossy = 0;
     for (size_t i = 0; i < r->n_layers; i++) {
-        if (!r->layers[i].lossless) {
-            lossy++;
-            if (r->layers[i].max_error > worst)
-                worst = r->layers[i].max_error;
-        }
+        const el_error_stats *e = &r->layers[i].error;
+        if (r->layers[i].lossless)
+            continue;
+        lossy++;
+        worst = e->max_abs > worst ? e->max_abs : worst;
+        worst_rel_l2 = e->rel_l2 > worst_rel_l2 ? e->rel_l2 : worst_rel_l2;
+        worst_psnr = e->psnr < worst_psnr ? e->psnr : worst_psnr;
     }
     printf("%s: %s -> %s (ratio %.3f; predicted %s for the tensors)\n", out_path,
            el_format_bytes(r->original, orig, sizeof orig),
@@ -64,7 +67,8 @@ static void print_report(const el_export_report *r, const char *out_path)
            r->stored ? (double)r->original / (double)r->stored : 0.0,
            el_format_bytes(r->predicted, predicted, sizeof predicted));
     if (lossy)
-        printf("%zu lossy layer%s, max error %g\n", lossy, lossy == 1 ? "" : "s", worst);
+        printf("%zu lossy layer%s: max abs error %g, max relative L2 %.3g, min PSNR %.1f dB\n",
+               lossy, lossy == 1 ? "" : "s", worst, worst_rel_l2, worst_psnr);
 }
 
 int el_cli_compress(int argc, char **argv)

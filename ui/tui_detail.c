@@ -123,7 +123,7 @@ static void tui_detail_codecs(tui_page *page, const el_layer *layer)
             continue;
         }
 
-        int honours = el_bound_allows(layer->bound, codec, pred->max_error);
+        int honours = el_bound_allows(layer->bound, layer->abs_bound, codec, pred->max_error);
         const char *plan = "";
         if ((int)c == layer->chosen)
             plan = layer->codec == NULL ? "<- chosen by auto" : "<- fixed";

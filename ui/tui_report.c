@@ -56,7 +56,7 @@ static void tui_report_row(const el_export_layer *layer, int y, int name_width,
     if (layer->lossless)
         snprintf(cells[5], sizeof cells[5], "exact");
     else
-        tui_format_error(layer->max_error, cells[5], sizeof cells[5]);
+        tui_format_error(layer->error.max_abs, cells[5], sizeof cells[5]);
 
     tui_fit_name(layer->name, (size_t)name_width, fitted, sizeof fitted);
     tui_put(y, x, name_width, (tui_role)selected_role, fitted);
