@@ -1,4 +1,5 @@
-/* Error bounds: parsing, formatting and the codec parameters they imply. */
+/* Error bounds and policies: parsing, formatting and the codec parameters
+ * they imply. */
 #include "workspace.h"
 
 #include <errno.h>
@@ -78,4 +79,32 @@ el_codec_params el_bound_params(double abs_bound, int zstd_level)
 int el_bound_equal(el_bound a, el_bound b)
 {
     return a.kind == b.kind && (a.kind == EL_BOUND_LOSSLESS || a.value == b.value);
+}
+
+static const char *const policy_names[EL_POLICY_COUNT] = { "auto", "elves-paper" };
+
+const char *el_policy_name(el_policy policy)
+{
+    return policy < EL_POLICY_COUNT ? policy_names[policy] : "?";
+}
+
+int el_policy_parse(const char *text, el_policy *out, el_error *err)
+{
+    for (int p = 0; p < EL_POLICY_COUNT; p++) {
+        if (strcmp(text, policy_names[p]) == 0) {
+            *out = (el_policy)p;
+            return 0;
+        }
+    }
+    return el_fail(err, "unknown policy \"%s\": use auto or elves-paper", text);
+}
+
+int el_policy_allows(el_policy policy, const el_codec *codec)
+{
+    if (policy != EL_POLICY_PAPER)
+        return 1;
+
+    /* raw + zstd is our zstd codec; de and elf end in zstd themselves. */
+    return strcmp(codec->name, "zstd") == 0 || strcmp(codec->name, "de") == 0
+        || strcmp(codec->name, "elf") == 0;
 }

@@ -213,7 +213,7 @@ static int encode_best(const el_workspace *ws, size_t m, size_t t,
     const el_tensor *tensor = &ws->models[m].tensors[t];
     const el_layer *layer = &ws->layers[m][t];
     int order[EL_MAX_CODECS];
-    size_t n = el_layer_candidates(layer, order, EL_MAX_CODECS);
+    size_t n = el_layer_candidates(layer, ws->policy, order, EL_MAX_CODECS);
     if (n == 0)
         return el_fail(err, "tensor \"%s\": no codec fits its plan", tensor->name);
 

@@ -14,12 +14,9 @@ typedef struct candidate {
     const el_tensor *tensor;
 } candidate;
 
-/* Whether two tensors hold the same dtype, length and bytes. The hash only
+/* Whether two tensors have the same dtype, length and bytes. The hash only
  * proposes matches; this decides them, so a hash collision cannot merge two
- * different tensors.
- * TODO: declare in dedup.h so that callers and tests need no local prototype. */
-int el_tensors_identical(const el_tensor *a, const el_tensor *b);
-
+ * different tensors. */
 int el_tensors_identical(const el_tensor *a, const el_tensor *b)
 {
     if (a->dtype != b->dtype || a->nbytes != b->nbytes)

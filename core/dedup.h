@@ -17,6 +17,9 @@ el_hash128 el_hash128_bytes(const void *data, size_t len);
 /* Formats a hash as 32 lowercase hex digits plus NUL. */
 void el_hash128_hex(el_hash128 h, char out[33]);
 
+/* Whether two tensors have the same dtype, byte length and bytes. */
+int el_tensors_identical(const el_tensor *a, const el_tensor *b);
+
 typedef struct el_tensor_ref {
     size_t model;
     size_t tensor;

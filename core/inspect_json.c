@@ -81,6 +81,17 @@ static cJSON *tensor_json(const el_workspace *ws, size_t m, size_t t)
     cJSON_AddItemToObject(o, "codec", chosen ? cJSON_CreateString(chosen->name)
                                              : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "predicted_ratio", tensor_ratios(layer));
+
+    cJSON *policies = cJSON_AddObjectToObject(o, "policy");
+    for (int p = 0; policies != NULL && p < EL_POLICY_COUNT; p++) {
+        int choice = layer->policy_choice[p];
+        cJSON *pick = cJSON_CreateObject();
+        cJSON_AddItemToObject(policies, el_policy_name((el_policy)p), pick);
+        cJSON_AddItemToObject(pick, "codec", choice >= 0
+                              ? cJSON_CreateString(el_codecs[choice]->name) : cJSON_CreateNull());
+        cJSON_AddItemToObject(pick, "ratio", choice >= 0
+                              ? cJSON_CreateNumber(layer->pred[choice].ratio) : cJSON_CreateNull());
+    }
     return o;
 }
 
@@ -105,6 +116,11 @@ static cJSON *model_json(const el_workspace *ws, size_t m)
     }
     if (ratios != NULL)
         cJSON_AddNumberToObject(ratios, "auto", el_model_predicted_ratio(ws, m, NULL));
+
+    cJSON *policies = cJSON_AddObjectToObject(o, "policy_ratio");
+    for (int p = 0; policies != NULL && p < EL_POLICY_COUNT; p++)
+        cJSON_AddNumberToObject(policies, el_policy_name((el_policy)p),
+                                el_model_policy_ratio(ws, m, (el_policy)p));
 
     cJSON *tensors = cJSON_AddArrayToObject(o, "tensors");
     for (size_t t = 0; tensors != NULL && t < model->n_tensors; t++)

@@ -39,7 +39,7 @@ static const char *base_name(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
-/* Joins a folder and a file name; the result is malloc'd. */
+/* Returns "dir/name" in a malloc'd string, or NULL when out of memory. */
 static char *join_path(const char *dir, const char *name)
 {
     const size_t n = strlen(dir) + 1 + strlen(name) + 1;
@@ -49,7 +49,7 @@ static char *join_path(const char *dir, const char *name)
     return path;
 }
 
-/* Folder part of a file path ("." when there is none); malloc'd. */
+/* Returns the folder part of a path ("." when there is none), malloc'd. */
 static char *dir_name(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -211,8 +211,8 @@ static int read_weight_map(const char *index, const cJSON *root, weight **out,
     return 0;
 }
 
-/* Distinct shard names of the weight map, sorted; the array is malloc'd but
- * the strings belong to the JSON tree. */
+/* Lists the distinct shard names of the weight map in sorted order. The
+ * array is malloc'd, but the strings belong to the JSON tree. */
 static int list_shards(const char *index, const weight *w, size_t n,
                        const char ***out, size_t *n_out, el_error *err)
 {
@@ -384,24 +384,29 @@ static int choose_in_folder(const char *dir, char **out, el_error *err)
                    found);
 }
 
+/* Opens a file: a shard index when the name ends in .json, else a
+ * safetensors file. */
+static int open_file(el_model *m, const char *path, el_error *err)
+{
+    if (has_suffix(path, ".json"))
+        return open_index(m, path, err);
+    return add_safetensors(m, path, err);
+}
+
 static int open_path(el_model *m, const char *path, el_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
         return el_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return open_file(m, path, err);
 
-    if (S_ISDIR(st.st_mode)) {
-        char *chosen = NULL;
-        if (choose_in_folder(path, &chosen, err) != 0)
-            return -1;
-        const int rc = open_path(m, chosen, err);
-        free(chosen);
-        return rc;
-    }
-
-    if (has_suffix(path, ".json"))
-        return open_index(m, path, err);
-    return add_safetensors(m, path, err);
+    char *chosen = NULL;
+    if (choose_in_folder(path, &chosen, err) != 0)
+        return -1;
+    const int rc = open_file(m, chosen, err);
+    free(chosen);
+    return rc;
 }
 
 int el_model_open(const char *path, el_model *out, el_error *err)

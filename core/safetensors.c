@@ -87,12 +87,12 @@ static int read_uint(const header *h, const char *tensor, const char *field,
                      const cJSON *item, uint64_t *out, el_error *err)
 {
     if (!cJSON_IsNumber(item))
-        return el_fail(err, "%s: tensor '%s': %s holds a non-number; " FIX_FILE,
+        return el_fail(err, "%s: tensor '%s': %s contains a non-number; " FIX_FILE,
                        h->path, tensor, field);
 
     const double v = item->valuedouble;
     if (!(v >= 0) || v >= MAX_EXACT_INTEGER || v != (double)(uint64_t)v)
-        return el_fail(err, "%s: tensor '%s': %s holds %.17g, expected an integer "
+        return el_fail(err, "%s: tensor '%s': %s contains %.17g, expected an integer "
                        "from 0 to 2^53-1; " FIX_FILE, h->path, tensor, field, v);
 
     *out = (uint64_t)v;
@@ -195,9 +195,9 @@ static int parse_offsets(const header *h, const char *name, const cJSON *item,
     return 0;
 }
 
-/* Parses one "name": {dtype, shape, data_offsets} member. Members other than
- * those three are ignored, as the reference reader ignores them; the header
- * bytes themselves are kept for restore. */
+/* Parses one "name": {dtype, shape, data_offsets} member. Other members are
+ * ignored so that a writer's extra fields do not make the file unreadable,
+ * and restore writes the header bytes back unchanged anyway. */
 static int parse_entry(const header *h, const cJSON *item, entry *e,
                        el_error *err)
 {
@@ -302,7 +302,7 @@ static int compare_entries(const void *a, const void *b)
 }
 
 /* Sorts the entries by offset and checks that the non-empty ones tile the
- * data area exactly. Empty tensors may sit at any offset up to its end. */
+ * data area exactly. Empty tensors may sit at any offset within it. */
 static int check_layout(header *h, el_error *err)
 {
     if (h->n_entries > 1)

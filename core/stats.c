@@ -9,10 +9,16 @@
  * no second read of the tensor. */
 #define BLOCK 4096
 
+/* Counters come in two copies, one for even and one for odd elements. Runs
+ * of equal bytes or exponents then do not serialise the increments on one
+ * memory location. finish() adds the copies together. */
+#define COPIES 2
+
 /* Running state of one pass over a tensor. */
 typedef struct scan {
     el_stats *s;
-    uint64_t planes[8][256];   /* byte counts per little-endian byte plane */
+    uint64_t planes[COPIES][8][256]; /* byte counts per little-endian plane */
+    uint64_t exponents[COPIES][2048]; /* biased exponent counts */
     uint64_t finite;           /* elements folded into mean and m2 */
     double mean, m2;           /* m2: sum of squared deviations from mean */
     double min, max;
@@ -24,6 +30,13 @@ typedef struct scan {
  * (Chan, Golub and LeVeque's pairwise update). */
 static void merge_moments(scan *sc, uint64_t n, double mean, double m2)
 {
+    if (sc->finite == 0) { /* the update below would give 0 * inf for huge means */
+        sc->mean = mean;
+        sc->m2 = m2;
+        sc->finite = n;
+        return;
+    }
+
     const double total = (double)(sc->finite + n);
     const double delta = mean - sc->mean;
 
@@ -45,6 +58,37 @@ static void welford_block(const double *x, size_t n, double *mean, double *m2)
     *m2 = q;
 }
 
+/* Sums x[0..n) in four partial sums, which breaks the chain of dependent
+ * additions. With `squares` set it sums (x - center)^2 instead. */
+static double sum_block(const double *x, size_t n, int squares, double center)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+
+    if (squares) {
+        for (; i + 4 <= n; i += 4) {
+            const double d0 = x[i] - center, d1 = x[i + 1] - center;
+            const double d2 = x[i + 2] - center, d3 = x[i + 3] - center;
+            s0 += d0 * d0;
+            s1 += d1 * d1;
+            s2 += d2 * d2;
+            s3 += d3 * d3;
+        }
+        for (; i < n; i++)
+            s0 += (x[i] - center) * (x[i] - center);
+    } else {
+        for (; i + 4 <= n; i += 4) {
+            s0 += x[i];
+            s1 += x[i + 1];
+            s2 += x[i + 2];
+            s3 += x[i + 3];
+        }
+        for (; i < n; i++)
+            s0 += x[i];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
 /* Folds the finite values collected in sc->block into the statistics. */
 static void flush_block(scan *sc)
 {
@@ -53,37 +97,50 @@ static void flush_block(scan *sc)
     if (n == 0)
         return;
 
-    double sum = 0, lo = x[0], hi = x[0];
+    /* Two lanes each for min and max, for the same reason as sum_block. */
+    double lo[2] = { x[0], x[0] }, hi[2] = { x[0], x[0] };
     uint64_t zeros = 0, small = 0;
     for (size_t i = 0; i < n; i++) {
-        sum += x[i];
-        lo = x[i] < lo ? x[i] : lo;
-        hi = x[i] > hi ? x[i] : hi;
+        const size_t lane = i & 1;
+        lo[lane] = x[i] < lo[lane] ? x[i] : lo[lane];
+        hi[lane] = x[i] > hi[lane] ? x[i] : hi[lane];
         zeros += x[i] == 0;
         small += fabs(x[i]) < 1;
     }
 
-    double mean = sum / (double)n, m2 = 0;
-    if (isfinite(mean)) {
-        for (size_t i = 0; i < n; i++)
-            m2 += (x[i] - mean) * (x[i] - mean);
-    } else {
+    double mean = sum_block(x, n, 0, 0) / (double)n, m2 = 0;
+    if (isfinite(mean))
+        m2 = sum_block(x, n, 1, mean);
+    else
         welford_block(x, n, &mean, &m2);
-    }
 
-    sc->min = sc->finite == 0 || lo < sc->min ? lo : sc->min;
-    sc->max = sc->finite == 0 || hi > sc->max ? hi : sc->max;
+    const double block_min = lo[0] < lo[1] ? lo[0] : lo[1];
+    const double block_max = hi[0] > hi[1] ? hi[0] : hi[1];
+    sc->min = sc->finite == 0 || block_min < sc->min ? block_min : sc->min;
+    sc->max = sc->finite == 0 || block_max > sc->max ? block_max : sc->max;
     sc->s->zeros += zeros;
     sc->s->abs_lt_1 += small;
     merge_moments(sc, n, mean, m2);
     sc->n_block = 0;
 }
 
-static void count_planes(scan *sc, const uint8_t *p, uint64_t count, int size)
+/* `size` is a constant at each call site below, so the inner loop unrolls. */
+static inline void count_planes_of(scan *sc, const uint8_t *p, uint64_t count,
+                                   int size)
 {
     for (uint64_t i = 0; i < count; i++)
         for (int b = 0; b < size; b++)
-            sc->planes[b][p[i * (uint64_t)size + (uint64_t)b]]++;
+            sc->planes[i % COPIES][b][p[i * (uint64_t)size + (uint64_t)b]]++;
+}
+
+static void count_planes(scan *sc, const uint8_t *p, uint64_t count, int size)
+{
+    switch (size) {
+    case 1: count_planes_of(sc, p, count, 1); break;
+    case 2: count_planes_of(sc, p, count, 2); break;
+    case 4: count_planes_of(sc, p, count, 4); break;
+    default: count_planes_of(sc, p, count, 8); break;
+    }
 }
 
 static float f32_from_bits(uint32_t u)
@@ -100,12 +157,11 @@ static float f32_from_bits(uint32_t u)
 
 static void scan_f64(scan *sc, const uint8_t *p, uint64_t count)
 {
-    uint64_t *hist = sc->s->exponent_hist;
     for (uint64_t i = 0; i < count; i++) {
         uint64_t u;
         memcpy(&u, p + 8 * i, 8);
         const unsigned e = (unsigned)(u >> 52) & 0x7ff;
-        hist[e]++;
+        sc->exponents[i % COPIES][e]++;
         if (e == 0x7ff) {
             sc->s->nans += (u & 0xfffffffffffffULL) != 0;
             continue;
@@ -118,12 +174,11 @@ static void scan_f64(scan *sc, const uint8_t *p, uint64_t count)
 
 static void scan_f32(scan *sc, const uint8_t *p, uint64_t count)
 {
-    uint64_t *hist = sc->s->exponent_hist;
     for (uint64_t i = 0; i < count; i++) {
         uint32_t u;
         memcpy(&u, p + 4 * i, 4);
         const unsigned e = (u >> 23) & 0xff;
-        hist[e]++;
+        sc->exponents[i % COPIES][e]++;
         if (e == 0xff) {
             sc->s->nans += (u & 0x7fffff) != 0;
             continue;
@@ -134,13 +189,12 @@ static void scan_f32(scan *sc, const uint8_t *p, uint64_t count)
 
 static void scan_f16(scan *sc, const uint8_t *p, uint64_t count)
 {
-    uint64_t *hist = sc->s->exponent_hist;
     for (uint64_t i = 0; i < count; i++) {
         const uint32_t h = (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
         const uint32_t sign = (h & 0x8000) << 16;
         const uint32_t frac = h & 0x3ff;
         const unsigned e = (h >> 10) & 0x1f;
-        hist[e]++;
+        sc->exponents[i % COPIES][e]++;
         if (e == 0x1f) {
             sc->s->nans += frac != 0;
             continue;
@@ -159,11 +213,10 @@ static void scan_f16(scan *sc, const uint8_t *p, uint64_t count)
 
 static void scan_bf16(scan *sc, const uint8_t *p, uint64_t count)
 {
-    uint64_t *hist = sc->s->exponent_hist;
     for (uint64_t i = 0; i < count; i++) {
         const uint32_t b = (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
         const unsigned e = (b >> 7) & 0xff;
-        hist[e]++;
+        sc->exponents[i % COPIES][e]++;
         if (e == 0xff) {
             sc->s->nans += (b & 0x7f) != 0;
             continue;
@@ -255,6 +308,10 @@ static void scan_tensor(scan *sc, const el_tensor *t, size_t size)
 static void finish(scan *sc, el_stats *s)
 {
     if (s->exponent_hist != NULL) {
+        for (unsigned e = 0; e < s->n_exponents; e++)
+            for (int c = 0; c < COPIES; c++)
+                s->exponent_hist[e] += sc->exponents[c][e];
+
         const unsigned top = s->n_exponents - 1;
         s->infs = s->exponent_hist[top] - s->nans;
         s->subnormals = s->exponent_hist[0] - s->zeros;
@@ -268,8 +325,15 @@ static void finish(scan *sc, el_stats *s)
         s->std = sqrt(sc->m2 / (double)sc->finite);
     }
 
-    for (int b = 0; b < s->n_planes; b++)
-        s->plane_entropy[b] = entropy(sc->planes[b], 256, s->count);
+    for (int b = 0; b < s->n_planes; b++) {
+        uint64_t counts[256];
+        for (int v = 0; v < 256; v++) {
+            counts[v] = 0;
+            for (int c = 0; c < COPIES; c++)
+                counts[v] += sc->planes[c][b][v];
+        }
+        s->plane_entropy[b] = entropy(counts, 256, s->count);
+    }
 }
 
 int el_stats_compute(const el_tensor *t, el_stats *out, el_error *err)

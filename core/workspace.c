@@ -1,6 +1,8 @@
 /* Opening models together, analysing every tensor, and choosing codecs. */
 #include "workspace.h"
 
+#include "plan.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,22 @@ int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
     return 0;
 }
 
+/* Sets what each policy would pick, and the layer's choice under the
+ * workspace's policy (or its fixed codec). */
+static void choose_codecs(const el_workspace *ws, el_layer *layer)
+{
+    int order[EL_MAX_CODECS];
+    for (int p = 0; p < EL_POLICY_COUNT; p++) {
+        const el_codec *fixed = layer->codec;
+        layer->codec = NULL;
+        layer->policy_choice[p] = el_layer_candidates(layer, (el_policy)p, order,
+                                                      EL_MAX_CODECS) ? order[0] : -1;
+        layer->codec = fixed;
+    }
+    layer->chosen = el_layer_candidates(layer, ws->policy, order, EL_MAX_CODECS)
+                        ? order[0] : -1;
+}
+
 static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
 {
     const el_tensor *tensor = &ws->models[m].tensors[t];
@@ -54,8 +72,7 @@ static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
                                    el_codecs[i]->name);
     }
 
-    int order[EL_MAX_CODECS];
-    layer->chosen = el_layer_candidates(layer, order, EL_MAX_CODECS) ? (int)order[0] : -1;
+    choose_codecs(ws, layer);
     return 0;
 }
 
@@ -149,7 +166,8 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     return 0;
 }
 
-size_t el_layer_candidates(const el_layer *layer, int *order, size_t max)
+size_t el_layer_candidates(const el_layer *layer, el_policy policy, int *order,
+                           size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS && n < max; i++) {
@@ -158,6 +176,8 @@ size_t el_layer_candidates(const el_layer *layer, int *order, size_t max)
             || !el_bound_allows(layer->bound, layer->abs_bound, el_codecs[i], p->max_error))
             continue;
         if (layer->codec != NULL && layer->codec != el_codecs[i])
+            continue;
+        if (layer->codec == NULL && !el_policy_allows(policy, el_codecs[i]))
             continue;
 
         /* Insertion by ratio, stable, so ties keep table order. */
@@ -238,6 +258,30 @@ double el_model_predicted_ratio(const el_workspace *ws, size_t model,
     return (double)original / (double)stored;
 }
 
+double el_model_policy_ratio(const el_workspace *ws, size_t model, el_policy policy)
+{
+    const el_model *mdl = &ws->models[model];
+    uint64_t original = 0, stored = 0;
+    for (size_t t = 0; t < mdl->n_tensors; t++) {
+        const el_layer *layer = &ws->layers[model][t];
+        uint64_t nbytes = mdl->tensors[t].nbytes;
+        int choice = layer->codec != NULL ? layer->chosen : layer->policy_choice[policy];
+        original += nbytes;
+        if (layer->dup.is_duplicate && layer->dup.of.model == model)
+            continue;
+        stored += choice >= 0 ? predicted_bytes(nbytes, &layer->pred[choice]) : nbytes;
+    }
+    return stored ? (double)original / (double)stored : 1.0;
+}
+
+void el_workspace_set_policy(el_workspace *ws, el_policy policy)
+{
+    ws->policy = policy;
+    for (size_t m = 0; m < ws->n_models; m++)
+        for (size_t t = 0; t < ws->models[m].n_tensors; t++)
+            choose_codecs(ws, &ws->layers[m][t]);
+}
+
 void el_workspace_close(el_workspace *ws)
 {
     for (size_t m = 0; m < ws->n_models; m++) {
@@ -249,5 +293,6 @@ void el_workspace_close(el_workspace *ws)
     }
     free(ws->layers);
     free(ws->models);
+    el_plan_rules_free(ws);
     memset(ws, 0, sizeof *ws);
 }

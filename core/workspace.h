@@ -50,6 +50,22 @@ el_codec_params el_bound_params(double abs_bound, int zstd_level);
 
 int el_bound_equal(el_bound a, el_bound b);
 
+/* How an auto layer picks its codec: `auto` takes the smallest codec that
+ * honours the bound; `elves-paper` reproduces the framework of Su et al.
+ * (VLDB 2024): after layer dedup, the smallest of raw, distance encoding and
+ * ELF, each followed by zstd. */
+typedef enum el_policy {
+    EL_POLICY_AUTO,
+    EL_POLICY_PAPER,
+    EL_POLICY_COUNT
+} el_policy;
+
+const char *el_policy_name(el_policy policy);
+int el_policy_parse(const char *text, el_policy *out, el_error *err);
+
+/* Whether a policy may pick this codec. */
+int el_policy_allows(el_policy policy, const el_codec *codec);
+
 typedef struct el_layer {
     el_stats stats;
     el_dup dup;
@@ -58,13 +74,27 @@ typedef struct el_layer {
     const el_codec *codec;            /* fixed by the user; NULL means auto */
     el_prediction pred[EL_MAX_CODECS]; /* indexed like el_codecs, at `bound` */
     int chosen;                        /* index into el_codecs, or -1 */
+    int policy_choice[EL_POLICY_COUNT]; /* what each policy would pick, or -1 */
 } el_layer;
+
+/* One rule of a plan file: layers whose name matches a glob get a bound and
+ * a codec (NULL for auto). */
+typedef struct el_plan_rule {
+    char *match;
+    el_bound bound;
+    const el_codec *codec;
+} el_plan_rule;
 
 typedef struct el_workspace {
     el_model *models;
     size_t n_models;
     el_layer **layers;        /* layers[model][tensor] */
     int zstd_level;           /* level of every zstd stage */
+    el_policy policy;         /* how auto layers choose */
+    el_bound default_bound;   /* from the last plan loaded; lossless at first */
+    const el_codec *default_codec;
+    el_plan_rule *rules;      /* from the last plan loaded */
+    size_t n_rules;
     size_t sample_bytes;      /* per-tensor sample for predictions */
 } el_workspace;
 
@@ -91,7 +121,8 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
  * use for the layer, best first: the fixed codec alone, or for auto every
  * codec whose prediction honours the bound, by predicted ratio. Returns the
  * count. */
-size_t el_layer_candidates(const el_layer *layer, int *order, size_t max);
+size_t el_layer_candidates(const el_layer *layer, el_policy policy, int *order,
+                           size_t max);
 
 /* The codec a layer will be exported with, or NULL when none fits. */
 const el_codec *el_layer_codec(const el_layer *layer);
@@ -112,6 +143,12 @@ uint64_t el_layer_predicted_bytes(const el_workspace *ws, size_t model,
  * codec cannot take count as stored raw; 0 when it can take none. */
 double el_model_predicted_ratio(const el_workspace *ws, size_t model,
                                 const el_codec *codec);
+
+/* Predicted ratio of a whole model if every auto layer followed policy. */
+double el_model_policy_ratio(const el_workspace *ws, size_t model, el_policy policy);
+
+/* Switches the policy of every auto layer and recomputes the choices. */
+void el_workspace_set_policy(el_workspace *ws, el_policy policy);
 
 void el_workspace_close(el_workspace *ws);
 

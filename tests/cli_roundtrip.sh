@@ -61,6 +61,24 @@ done
 "$ELVES" inspect samples/stories260K.safetensors | grep -q "tok_embeddings.weight" \
     || fail "inspect table lacks tok_embeddings.weight"
 
+# A plan file: norms lossless, the rest within 1e-3; the saved plan records
+# each layer's codec and gives the same container when loaded again.
+cat >"$tmp/plan.json" <<'PLAN'
+{"default": {"bound": "abs:1e-3"},
+ "rules": [{"match": "*norm*", "bound": "lossless"}]}
+PLAN
+"$ELVES" compress samples/stories260K.safetensors -o "$tmp/plan.elves" --plan "$tmp/plan.json" \
+    --save-plan "$tmp/saved.json" >/dev/null || fail "compress --plan"
+"$ELVES" verify "$tmp/plan.elves" samples/stories260K.safetensors >/dev/null || fail "verify after --plan"
+grep -q '"codecs"' "$tmp/saved.json" || fail "the saved plan lacks \"codecs\""
+"$ELVES" compress samples/stories260K.safetensors -o "$tmp/again.elves" --plan "$tmp/saved.json" \
+    >/dev/null || fail "compress with the saved plan"
+cmp -s "$tmp/plan.elves" "$tmp/again.elves" || fail "the saved plan gives a different container"
+"$ELVES" compress samples/stories260K.safetensors -o "$tmp/paper.elves" --policy elves-paper \
+    --bound abs:6e-8 >/dev/null || fail "compress --policy elves-paper"
+"$ELVES" verify "$tmp/paper.elves" samples/stories260K.safetensors >/dev/null \
+    || fail "verify after --policy elves-paper"
+
 # Every command answers --help with status 0.
 for cmd in inspect compress restore verify; do
     "$ELVES" "$cmd" --help | grep -q "Usage: elves $cmd" || fail "$cmd --help"

@@ -70,7 +70,7 @@ static void write_bytes(const char *path, const void *bytes, size_t len)
     assert_int_equal(fclose(f), 0);
 }
 
-/* Writes a safetensors file whose length field says header_len, followed by
+/* Writes a safetensors file whose length field is header_len, followed by
  * the header text and data_len bytes of data (byte i is i mod 251). */
 static void write_raw(const char *path, uint64_t header_len, const char *header,
                       size_t data_len)
@@ -656,7 +656,7 @@ static void shape_negative(void **state)
     const fixture *fx = *state;
     expect_header_error(fx,
         "{\"w\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,1]}}", 1,
-        "tensor 'w': shape holds -1");
+        "tensor 'w': shape contains -1");
 }
 
 static void shape_fraction(void **state)
@@ -664,7 +664,7 @@ static void shape_fraction(void **state)
     const fixture *fx = *state;
     expect_header_error(fx,
         "{\"w\":{\"dtype\":\"U8\",\"shape\":[1.5],\"data_offsets\":[0,1]}}", 1,
-        "tensor 'w': shape holds 1.5");
+        "tensor 'w': shape contains 1.5");
 }
 
 static void shape_beyond_2_53(void **state)
@@ -672,7 +672,7 @@ static void shape_beyond_2_53(void **state)
     const fixture *fx = *state;
     expect_header_error(fx,
         "{\"w\":{\"dtype\":\"U8\",\"shape\":[9007199254740993,0],"
-        "\"data_offsets\":[0,0]}}", 0, "tensor 'w': shape holds 9007199254740992");
+        "\"data_offsets\":[0,0]}}", 0, "tensor 'w': shape contains 9007199254740992");
 }
 
 static void shape_not_number(void **state)
@@ -680,7 +680,7 @@ static void shape_not_number(void **state)
     const fixture *fx = *state;
     expect_header_error(fx,
         "{\"w\":{\"dtype\":\"U8\",\"shape\":[\"1\"],\"data_offsets\":[0,1]}}", 1,
-        "tensor 'w': shape holds a non-number");
+        "tensor 'w': shape contains a non-number");
 }
 
 static void shape_too_many_dims(void **state)
@@ -745,7 +745,7 @@ static void offsets_fraction(void **state)
     const fixture *fx = *state;
     expect_header_error(fx,
         "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,0.5]}}", 1,
-        "tensor 'w': data_offsets holds 0.5");
+        "tensor 'w': data_offsets contains 0.5");
 }
 
 static void offsets_overlap(void **state)

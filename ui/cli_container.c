@@ -6,26 +6,34 @@
 #include <string.h>
 
 #include "../core/container.h"
+#include "../core/plan.h"
 #include "../core/workspace.h"
 #include "cli.h"
 
 static void compress_usage(FILE *out)
 {
-    fputs("Usage: elves compress MODEL -o OUT.elves [--bound B] [--codec C] [--level N]\n"
+    fputs("Usage: elves compress MODEL -o OUT.elves [--bound B] [--codec C] [--policy P]\n                      [--plan FILE] [--level N]\n"
           "\n"
-          "Writes MODEL into an .elves container. Every lossy layer is decoded and\n"
-          "measured before the file is finished; if one misses its bound, nothing is\n"
-          "written. The input is never modified.\n"
+          "Writes MODEL into an .elves container. Every layer is decoded and measured\n"
+          "before the file is finished: an auto layer that misses its bound takes the\n"
+          "next codec that meets it; if a fixed codec misses, nothing is written.\n"
+          "The input is never modified.\n"
           "\n"
           "  -o, --output FILE  container to write (replaced atomically)\n"
-          "  --bound B          error allowed on every layer: lossless (default) or\n"
-          "                     abs:E, the largest absolute error per element\n"
+          "  --bound B          error allowed on every layer: lossless (default),\n"
+          "                     abs:E (largest absolute error per element) or rel:R\n"
+          "                     (R times the layer's max - min)\n"
           "  --codec C          auto (default: the smallest codec that honours the\n"
           "                     bound, per layer) or one of:", out);
     for (size_t i = 0; el_codecs[i] != NULL; i++)
         fprintf(out, " %s", el_codecs[i]->name);
     fputs("\n"
           "                     layers the codec cannot take fall back to auto\n"
+          "  --policy P         how auto picks: auto (smallest codec) or elves-paper\n"
+          "                     (the paper's framework: smallest of zstd, de, elf)\n"
+          "  --plan FILE        bounds and codecs per layer from a JSON plan file\n"
+          "                     (default, rules by name glob, per-layer overrides)\n"
+          "  --save-plan FILE   write the plan used, with each layer's codec, to FILE\n"
           "  --level N          zstd level of every zstd stage, 1-19 (default 3)\n"
           "  -h, --help         show this help\n", out);
 }
@@ -78,17 +86,22 @@ int el_cli_compress(int argc, char **argv)
         { "bound", required_argument, NULL, 'b' },
         { "codec", required_argument, NULL, 'c' },
         { "level", required_argument, NULL, 'l' },
+        { "policy", required_argument, NULL, 'p' },
+        { "plan", required_argument, NULL, 'P' },
+        { "save-plan", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *out_path = NULL;
+    el_policy policy = EL_POLICY_AUTO;
+    int policy_given = 0, bound_given = 0;
+    const char *out_path = NULL, *plan_path = NULL, *save_path = NULL;
     el_bound bound = { EL_BOUND_LOSSLESS, 0 };
     const el_codec *codec = NULL;
     int level = 3, c;
     el_error err;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:b:c:l:", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:b:c:l:p:", options, NULL)) != -1) {
         switch (c) {
         case 'o':
             out_path = optarg;
@@ -98,6 +111,7 @@ int el_cli_compress(int argc, char **argv)
                 fprintf(stderr, "elves compress: %s\n", err.msg);
                 return 2;
             }
+            bound_given = 1;
             break;
         case 'c':
             codec = strcmp(optarg, "auto") == 0 ? NULL : el_codec_find(optarg);
@@ -114,6 +128,19 @@ int el_cli_compress(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'p':
+            if (el_policy_parse(optarg, &policy, &err) != 0) {
+                fprintf(stderr, "elves compress: %s\n", err.msg);
+                return 2;
+            }
+            policy_given = 1;
+            break;
+        case 'P':
+            plan_path = optarg;
+            break;
+        case 'S':
+            save_path = optarg;
+            break;
         case 'h':
             compress_usage(stdout);
             return 0;
@@ -127,6 +154,11 @@ int el_cli_compress(int argc, char **argv)
         compress_usage(stderr);
         return 2;
     }
+    if (plan_path != NULL && (bound_given || codec != NULL)) {
+        fprintf(stderr, "elves compress: --plan sets every layer's bound and codec; "
+                "drop --bound and --codec, or put them in the plan's \"default\"\n");
+        return 2;
+    }
 
     el_workspace ws;
     const char *model_path = argv[optind];
@@ -135,13 +167,20 @@ int el_cli_compress(int argc, char **argv)
         return 1;
     }
     ws.zstd_level = level;
+    ws.policy = policy;
 
     size_t fallbacks = 0;
     el_export_report report;
     memset(&report, 0, sizeof report);
     int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
-    if (rc == 0)
+    if (rc == 0 && plan_path != NULL)
+        rc = el_plan_load(&ws, 0, plan_path, &err);
+    else if (rc == 0)
         rc = apply_plan(&ws, bound, codec, &fallbacks, &err);
+    if (rc == 0 && policy_given)
+        el_workspace_set_policy(&ws, policy);
+    if (rc == 0 && save_path != NULL)
+        rc = el_plan_save(&ws, 0, save_path, &err);
     if (rc == 0)
         rc = el_export(&ws, 0, out_path, el_cli_progress, NULL, &report, &err);
     el_cli_progress_done();

@@ -11,13 +11,14 @@
 
 static void inspect_usage(FILE *out)
 {
-    fputs("Usage: elves inspect MODEL... [--json] [--level N]\n"
+    fputs("Usage: elves inspect MODEL... [--json] [--bound B] [--level N]\n"
           "\n"
           "Prints every tensor's dtype, shape, size, share of |w| < 1, exponent\n"
           "entropy, duplicate and the predicted ratio of each codec (original bytes\n"
           "over compressed bytes; '~' marks a figure estimated from a sample).\n"
           "\n"
           "  --json       print one JSON document instead of tables\n"
+          "  --bound B    bound for every layer: lossless (default), abs:E or rel:R\n"
           "  --level N    zstd level of every zstd stage, 1-19 (default 3)\n"
           "  -h, --help   show this help\n", out);
 }
@@ -39,13 +40,17 @@ static void print_model(const el_workspace *ws, size_t m)
         else
             printf("  %s -", el_codecs[i]->name);
     }
-    printf("  auto %.3f\n\n", el_model_predicted_ratio(ws, m, NULL));
+    printf("\npredicted ratio per policy:");
+    for (int p = 0; p < EL_POLICY_COUNT; p++)
+        printf("  %s %.3f", el_policy_name((el_policy)p),
+               el_model_policy_ratio(ws, m, (el_policy)p));
+    printf("\n\n");
 
     printf("%-40s %-5s %-16s %10s %6s %6s", "tensor", "dtype", "shape", "bytes", "|w|<1",
            "H(exp)");
     for (size_t i = 0; el_codecs[i] != NULL; i++)
         printf(" %9s", el_codecs[i]->name);
-    printf("  duplicate of\n");
+    printf(" %9s %9s  duplicate of\n", "auto", "paper");
 
     for (size_t t = 0; t < model->n_tensors; t++) {
         const el_tensor *tensor = &model->tensors[t];
@@ -68,6 +73,13 @@ static void print_model(const el_workspace *ws, size_t m)
             else
                 printf(" %9s", "-");
         }
+        for (int p = 0; p < EL_POLICY_COUNT; p++) {
+            int choice = layer->policy_choice[p];
+            if (choice >= 0)
+                printf(" %9s", el_codecs[choice]->name);
+            else
+                printf(" %9s", "-");
+        }
         if (layer->dup.is_duplicate) {
             const el_model *other = &ws->models[layer->dup.of.model];
             printf("  %s%s%s", layer->dup.of.model != m ? other->path : "",
@@ -84,10 +96,13 @@ int el_cli_inspect(int argc, char **argv)
     static const struct option options[] = {
         { "json", no_argument, NULL, 'j' },
         { "level", required_argument, NULL, 'l' },
+        { "bound", required_argument, NULL, 'b' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int json = 0, level = 3, c;
+    el_bound bound = { EL_BOUND_LOSSLESS, 0 };
+    el_error err;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hl:", options, NULL)) != -1) {
         switch (c) {
@@ -98,6 +113,12 @@ int el_cli_inspect(int argc, char **argv)
             level = atoi(optarg);
             if (level < 1 || level > 19) {
                 fprintf(stderr, "elves inspect: invalid --level \"%s\": use 1 to 19\n", optarg);
+                return 2;
+            }
+            break;
+        case 'b':
+            if (el_bound_parse(optarg, &bound, &err) != 0) {
+                fprintf(stderr, "elves inspect: %s\n", err.msg);
                 return 2;
             }
             break;
@@ -116,7 +137,6 @@ int el_cli_inspect(int argc, char **argv)
     }
 
     el_workspace ws;
-    el_error err;
     if (el_workspace_open(&ws, (const char *const *)argv + optind, (size_t)(argc - optind),
                           &err) != 0) {
         fprintf(stderr, "elves inspect: %s\n", err.msg);
@@ -124,6 +144,9 @@ int el_cli_inspect(int argc, char **argv)
     }
     ws.zstd_level = level;
     int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
+    for (size_t m = 0; rc == 0 && m < ws.n_models; m++)
+        for (size_t t = 0; rc == 0 && t < ws.models[m].n_tensors; t++)
+            rc = el_layer_set_plan(&ws, m, t, bound, NULL, &err);
     el_cli_progress_done();
     if (rc != 0) {
         fprintf(stderr, "elves inspect: %s\n", err.msg);
