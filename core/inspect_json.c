@@ -81,6 +81,9 @@ static cJSON *tensor_json(const el_workspace *ws, size_t m, size_t t)
     cJSON_AddItemToObject(o, "codec", chosen ? cJSON_CreateString(chosen->name)
                                              : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "predicted_ratio", tensor_ratios(layer));
+    double order0 = el_stats_order0_ratio(s);
+    cJSON_AddItemToObject(o, "order0_ratio", order0 > 0 ? cJSON_CreateNumber(order0)
+                                                        : cJSON_CreateNull());
 
     cJSON *policies = cJSON_AddObjectToObject(o, "policy");
     for (int p = 0; policies != NULL && p < EL_POLICY_COUNT; p++) {

@@ -387,3 +387,11 @@ unsigned el_stats_distinct_exponents(const el_stats *s)
         n += s->exponent_hist[i] != 0;
     return n;
 }
+
+double el_stats_order0_ratio(const el_stats *s)
+{
+    double bits = 0;
+    for (int p = 0; p < s->n_planes; p++)
+        bits += s->plane_entropy[p];
+    return bits > 0 ? 8.0 * s->n_planes / bits : 0.0;
+}

@@ -31,6 +31,11 @@ int el_stats_compute(const el_tensor *t, el_stats *out, el_error *err);
 
 void el_stats_free(el_stats *s);
 
+/* Ratio an ideal order-0 coder of the byte planes would reach: element size
+ * over the sum of the planes' entropies. A bound for byte-plane coders such
+ * as bytegroup and ZipNN, not for codecs that model fields or drop bits. */
+double el_stats_order0_ratio(const el_stats *s);
+
 /* Number of distinct biased exponents that occur. */
 unsigned el_stats_distinct_exponents(const el_stats *s);
 

@@ -4,6 +4,7 @@
 #include "plan.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,6 +190,34 @@ size_t el_layer_candidates(const el_layer *layer, el_policy policy, int *order,
         order[at] = (int)i;
     }
     return n;
+}
+
+const char *el_layer_codec_reason(const el_workspace *ws, const el_layer *layer,
+                                  const el_tensor *tensor, size_t index,
+                                  char *buf, size_t len)
+{
+    const el_codec *codec = el_codecs[index];
+    const el_prediction *p = &layer->pred[index];
+
+    if (!codec->supports(tensor->dtype)) {
+        snprintf(buf, len, "does not take %s", el_dtype_name(tensor->dtype));
+    } else if (!p->applicable && layer->bound.kind == EL_BOUND_LOSSLESS) {
+        snprintf(buf, len, "needs an abs or rel bound");
+    } else if (!p->applicable) {
+        snprintf(buf, len, "cannot reach %.3g on %s", layer->abs_bound,
+                 el_dtype_name(tensor->dtype));
+    } else if (!el_bound_allows(layer->bound, layer->abs_bound, codec, p->max_error)) {
+        if (layer->bound.kind == EL_BOUND_LOSSLESS || layer->abs_bound <= 0)
+            snprintf(buf, len, "not lossless: error up to %.3g", p->max_error);
+        else
+            snprintf(buf, len, "error %.3g%s above %.3g", p->max_error,
+                     p->estimated ? " (sample)" : "", layer->abs_bound);
+    } else if (layer->codec == NULL && !el_policy_allows(ws->policy, codec)) {
+        snprintf(buf, len, "not a %s candidate", el_policy_name(ws->policy));
+    } else {
+        return NULL;
+    }
+    return buf;
 }
 
 const el_codec *el_layer_codec(const el_layer *layer)

@@ -214,6 +214,14 @@ void tui_edit_bound(tui_app *app);
 void tui_edit_bound_all(tui_app *app);
 void tui_cycle_codec(tui_app *app);
 
+/* Marks the overview stale and re-sorts the table after any plan change. */
+void tui_plan_changed(tui_app *app);
+
+/* tui_plan.c */
+void tui_plan_save(tui_app *app);
+void tui_plan_load(tui_app *app);
+void tui_switch_policy(tui_app *app);
+
 /* tui_export.c */
 void tui_export_dialog(tui_app *app);
 

@@ -97,42 +97,60 @@ static void tui_detail_stats(tui_page *page, const el_stats *s)
         tui_pair(y, 2, half - 2, "exp entropy", a);
         tui_pair(y, half, half - 1, "exponents", b);
     }
+
+    y = tui_page_next(page);
+    double order0 = el_stats_order0_ratio(s);
+    if (order0 > 0)
+        snprintf(a, sizeof a, "%.3fx", order0);
+    else
+        snprintf(a, sizeof a, "-");
+    tui_pair(y, 2, 22, "order-0", a);
+    tui_put(y, 2 + 24, COLS - 28, TUI_DIM, "bound of byte-plane coders (bytegroup, ZipNN)");
 }
 
-static void tui_detail_codecs(tui_page *page, const el_layer *layer)
+/* Every codec, with the ones that cannot take the layer dimmed and the
+ * reason beside them. */
+static void tui_detail_codecs(tui_page *page, const el_workspace *ws,
+                              const el_tensor *tensor, const el_layer *layer)
 {
-    char bound[64], ratio[32], error[32];
+    char bound[64], ratio[32], error[32], reason[96];
     int y;
 
     el_bound_format(layer->bound, bound, sizeof bound);
     tui_page_next(page);
     y = tui_page_next(page);
-    tui_putf(y, 1, COLS - 2, TUI_HEADER, "Codecs at bound %s", bound);
+    if (layer->bound.kind == EL_BOUND_REL)
+        tui_putf(y, 1, COLS - 2, TUI_HEADER, "Codecs at bound %s (abs %.3g), policy %s",
+                 bound, layer->abs_bound, el_policy_name(ws->policy));
+    else
+        tui_putf(y, 1, COLS - 2, TUI_HEADER, "Codecs at bound %s, policy %s", bound,
+                 el_policy_name(ws->policy));
     y = tui_page_next(page);
-    tui_putf(y, 2, COLS - 3, TUI_DIM, "%-11s %9s %11s  %-7s %s", "codec",
-             "ratio", "max error", "bound", "plan");
+    tui_putf(y, 2, COLS - 3, TUI_DIM, "%-11s %9s %11s  %s", "codec", "ratio",
+             "max error", "plan");
 
     for (size_t c = 0; el_codecs[c] != NULL && c < EL_MAX_CODECS; c++) {
         const el_codec *codec = el_codecs[c];
         const el_prediction *pred = &layer->pred[c];
+        const char *why = el_layer_codec_reason(ws, layer, tensor, c, reason, sizeof reason);
         y = tui_page_next(page);
 
-        if (!pred->applicable) {
-            tui_putf(y, 2, COLS - 3, TUI_DIM, "%-11s %9s %11s  %-7s", codec->name,
-                     "-", "-", "n/a");
-            continue;
+        if (pred->applicable) {
+            tui_format_ratio(pred->ratio, pred->estimated, ratio, sizeof ratio);
+            tui_format_error(pred->max_error, error, sizeof error);
+        } else {
+            snprintf(ratio, sizeof ratio, "-");
+            snprintf(error, sizeof error, "-");
         }
 
-        int honours = el_bound_allows(layer->bound, layer->abs_bound, codec, pred->max_error);
-        const char *plan = "";
+        const char *plan = why != NULL ? why : "";
         if ((int)c == layer->chosen)
             plan = layer->codec == NULL ? "<- chosen by auto" : "<- fixed";
-        tui_format_ratio(pred->ratio, pred->estimated, ratio, sizeof ratio);
-        tui_format_error(pred->max_error, error, sizeof error);
+        else if ((int)c == layer->policy_choice[EL_POLICY_PAPER] && ws->policy != EL_POLICY_PAPER)
+            plan = why != NULL ? why : "elves-paper would pick this";
         tui_putf(y, 2, COLS - 3,
-                 (int)c == layer->chosen ? TUI_GOOD : TUI_NORMAL,
-                 "%-11s %9s %11s  %-7s %s", codec->name, ratio, error,
-                 honours ? "yes" : "no", plan);
+                 (int)c == layer->chosen ? TUI_GOOD : why != NULL ? TUI_DIM : TUI_NORMAL,
+                 "%-11s %9s %11s  %s", codec->name, ratio, error, plan);
     }
 }
 
@@ -211,6 +229,6 @@ void tui_detail_draw(tui_app *app, int top, int height)
     tui_detail_header(app, &page, row);
     tui_detail_stats(&page, &layer->stats);
     tui_detail_histogram(&page, t, &layer->stats);
-    tui_detail_codecs(&page, layer);
+    tui_detail_codecs(&page, app->ws, t, layer);
     tui_page_end(&app->detail_scroll, &page);
 }

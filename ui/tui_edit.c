@@ -169,7 +169,7 @@ void tui_edit_filter(tui_app *app)
 
 /* Re-sorts after a plan change, keeping the cursor on its layer, because
  * ratio order depends on the plan. */
-static void tui_plan_changed(tui_app *app)
+void tui_plan_changed(tui_app *app)
 {
     app->summaries_stale = 1;
     if (tui_rows_rebuild(app) != 0)
@@ -206,7 +206,7 @@ void tui_edit_bound(tui_app *app)
     size_t m = row->model, t = row->tensor;
     const el_layer *layer = &app->ws->layers[m][t];
     el_bound bound;
-    if (tui_read_bound(app, "bound (lossless or abs:E): ", layer->bound,
+    if (tui_read_bound(app, "bound (lossless, abs:E or rel:R): ", layer->bound,
                        &bound) != 0)
         return;
 
@@ -232,7 +232,7 @@ void tui_edit_bound_all(tui_app *app)
     }
 
     char label[96];
-    snprintf(label, sizeof label, "bound for %zu layer%s (lossless or abs:E): ",
+    snprintf(label, sizeof label, "bound for %zu layer%s (lossless, abs:E, rel:R): ",
              n, n == 1 ? "" : "s");
     const tui_row *row = tui_selected_row(app);
     el_bound initial = row != NULL ? app->ws->layers[row->model][row->tensor].bound

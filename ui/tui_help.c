@@ -54,9 +54,15 @@ void tui_help_draw(tui_app *app, int top, int height)
             "Ratios with ~ are estimates from a sample of the layer.");
     y = tui_page_next(&page);
     tui_put(y, 2, COLS - 3, TUI_DIM,
-            "Bounds: lossless, or abs:E for |w - w'| <= E on every element.");
+            "Bounds: lossless; abs:E for |w - w'| <= E on every element;");
     y = tui_page_next(&page);
     tui_put(y, 2, COLS - 3, TUI_DIM,
-            "auto picks the smallest codec that honours the layer's bound.");
+            "rel:R for |w - w'| <= R * (max - min) of the layer.");
+    y = tui_page_next(&page);
+    tui_put(y, 2, COLS - 3, TUI_DIM,
+            "auto picks the smallest codec that honours the layer's bound;");
+    y = tui_page_next(&page);
+    tui_put(y, 2, COLS - 3, TUI_DIM,
+            "the elves-paper policy picks among zstd, de and elf as the paper did.");
     tui_page_end(&app->help_scroll, &page);
 }
