@@ -4,7 +4,7 @@
 #   make run      open the terminal application on the bundled stories260K
 #   make test     unit, round-trip, command-line and terminal tests
 #   make check    the same tests built with AddressSanitizer and UBSan
-#   make bench    ratio and speed tables per model per codec (MODELS=folder adds more)
+#   make bench    every codec and policy against libzstd (MODELS=folder adds models)
 #   make test-models MODELS=folder   round trips on every model in a folder
 #
 # `run`, `test` and `check` first install missing Debian packages when run
@@ -94,8 +94,14 @@ check: setup
 	$(MAKE) BUILD=build-san CC=clang OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	        LDFLAGS="-fsanitize=address,undefined" unit shell-tests
 
-bench: ./elves $(SYNTH)
-	ELVES=./elves scripts/bench.sh $(MODELS)
+$(BUILD)/elves-bench: bench/elves_bench.c $(BUILD)/libelves.a
+	$(CC) $(CFLAGS) $< $(BUILD)/libelves.a $(LDFLAGS) $(LDLIBS) -o $@
+
+# Every codec and policy on the bundled models and each .safetensors file
+# under MODELS, in one process with libzstd -3 and -19 as the reference.
+bench: $(BUILD)/elves-bench $(SYNTH)
+	$(BUILD)/elves-bench samples/*.safetensors $(SYNTH) \
+	    $(if $(MODELS),$(shell find $(MODELS) -name '*.safetensors' | sort))
 
 clean:
 	rm -rf build build-san elves
