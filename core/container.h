@@ -28,6 +28,7 @@ typedef struct el_export_layer {
     el_error_stats error;     /* measured after decoding the whole tensor */
     int lossless;             /* bound was lossless */
     int duplicate;            /* stored as a reference to an earlier tensor */
+    int derived;              /* not stored: restored by the segments holding it */
 } el_export_layer;
 
 typedef struct el_export_report {

@@ -39,4 +39,13 @@ int el_commit_temp(int fd, char *tmp, const char *path, el_error *err);
 /* Closes and removes a temporary file after a failure. */
 void el_abandon_temp(int fd, char *tmp);
 
+/* Removes every temporary file that is still being written. Only calls
+ * unlink(2), so a signal handler may call it before the process dies. */
+void el_remove_temp_files(void);
+
+/* Fails when out_path names the same existing file as in_path (also through
+ * another spelling or a symbolic link), so that no command replaces its
+ * own input. */
+int el_check_not_input(const char *out_path, const char *in_path, el_error *err);
+
 #endif

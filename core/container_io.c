@@ -24,6 +24,38 @@ int el_write_all(int fd, const void *buf, size_t len, const char *path, el_error
     return 0;
 }
 
+/* Temporary files being written, for el_remove_temp_files. A signal
+ * handler reads this, so slots are only ever set to a complete string or to
+ * NULL, each with one store. */
+#define MAX_TEMP_FILES 8
+static char *volatile active_temp[MAX_TEMP_FILES];
+
+static void track_temp(char *tmp)
+{
+    for (int i = 0; i < MAX_TEMP_FILES; i++) {
+        if (active_temp[i] == NULL) {
+            active_temp[i] = tmp;
+            return;
+        }
+    }
+}
+
+static void untrack_temp(const char *tmp)
+{
+    for (int i = 0; i < MAX_TEMP_FILES; i++)
+        if (active_temp[i] == tmp)
+            active_temp[i] = NULL;
+}
+
+void el_remove_temp_files(void)
+{
+    for (int i = 0; i < MAX_TEMP_FILES; i++) {
+        char *tmp = active_temp[i];
+        if (tmp != NULL)
+            unlink(tmp);
+    }
+}
+
 int el_create_temp(const char *path, char **tmp, el_error *err)
 {
     size_t len = strlen(path) + sizeof ".tmp-XXXXXX";
@@ -39,6 +71,7 @@ int el_create_temp(const char *path, char **tmp, el_error *err)
         *tmp = NULL;
         return -1;
     }
+    track_temp(*tmp);
     return fd;
 }
 
@@ -51,16 +84,15 @@ int el_commit_temp(int fd, char *tmp, const char *path, el_error *err)
     }
     if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
         el_fail(err, "cannot close %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        free(tmp);
+        el_abandon_temp(-1, tmp);
         return -1;
     }
     if (rename(tmp, path) != 0) {
         el_fail(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
+        el_abandon_temp(-1, tmp);
         return -1;
     }
+    untrack_temp(tmp);
     free(tmp);
     return 0;
 }
@@ -71,5 +103,17 @@ void el_abandon_temp(int fd, char *tmp)
         close(fd);
     if (tmp != NULL)
         unlink(tmp);
+    untrack_temp(tmp);
     free(tmp);
+}
+
+int el_check_not_input(const char *out_path, const char *in_path, el_error *err)
+{
+    struct stat out, in;
+    if (stat(out_path, &out) != 0 || stat(in_path, &in) != 0)
+        return 0;
+    if (out.st_dev == in.st_dev && out.st_ino == in.st_ino)
+        return el_fail(err, "output %s is the input %s; choose another output path",
+                       out_path, in_path);
+    return 0;
 }

@@ -33,6 +33,8 @@ typedef struct writer {
     el_progress_fn progress;
     void *ctx;
     uint64_t done, total;  /* progress, in source bytes */
+    long *slot;            /* per model tensor: its index in "tensors", or -1 */
+    size_t n_entries;      /* entries in "tensors" so far */
 } writer;
 
 static const char *base_name(const char *path)
@@ -176,11 +178,10 @@ static int add_error_fields(cJSON *entry, const el_error_stats *e, el_error *err
     return 0;
 }
 
-/* Records a duplicate that shares the payload of an earlier tensor. */
-static int write_reference(const el_layer *layer, cJSON *tensors, cJSON *entry,
-                           el_export_layer *rep, el_error *err)
+/* Records a duplicate that shares the payload of the earlier entry `first`. */
+static int write_reference(long first, cJSON *tensors, cJSON *entry, el_export_layer *rep,
+                           el_error *err)
 {
-    size_t first = layer->dup.of.tensor;
     cJSON *first_entry = cJSON_GetArrayItem(tensors, (int)first);
     cJSON *codec = cJSON_GetObjectItem(first_entry, "codec");
     cJSON *hash = cJSON_GetObjectItem(first_entry, "decoded_xxh3_128");
@@ -246,6 +247,7 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
         return -1;
     }
     cJSON_AddItemToArray(tensors, entry);
+    w->slot[t] = (long)w->n_entries++;
 
     char bound[64];
     el_bound_format(layer->bound, bound, sizeof bound);
@@ -254,15 +256,13 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
         || add_number(entry, "abs_bound", params.abs_bound, err) != 0)
         return -1;
 
-    rep->name = strdup(tensor->name);
-    rep->original = tensor->nbytes;
     rep->predicted = el_layer_predicted_bytes(ws, m, t);
     rep->lossless = layer->bound.kind == EL_BOUND_LOSSLESS;
-    if (rep->name == NULL)
-        return el_fail(err, "out of memory");
 
-    if (el_layer_shares_payload(ws, m, t))
-        return write_reference(layer, tensors, entry, rep, err);
+    /* The first copy is written earlier in file order in every format
+     * read so far; if not, this copy is simply stored again. */
+    if (el_layer_shares_payload(ws, m, t) && w->slot[layer->dup.of.tensor] >= 0)
+        return write_reference(w->slot[layer->dup.of.tensor], tensors, entry, rep, err);
 
     attempt a;
     const el_codec *codec = NULL;
@@ -334,6 +334,82 @@ static cJSON *file_entry(const char *name, const void *bytes, uint64_t size,
     return segments;
 }
 
+/* Orders tensor indices by (file, offset), the order segments are written;
+ * ctx is the model. */
+static int compare_offsets(const void *a, const void *b, void *ctx)
+{
+    const el_model *model = ctx;
+    const el_tensor *x = &model->tensors[*(const size_t *)a];
+    const el_tensor *y = &model->tensors[*(const size_t *)b];
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static int add_tensor_segment(cJSON *segments, size_t entry, el_error *err)
+{
+    cJSON *seg = cJSON_CreateObject();
+    if (seg == NULL || !cJSON_AddItemToArray(segments, seg)
+        || add_number(seg, "tensor", (double)entry, err) != 0)
+        return el_fail(err, "out of memory building the manifest");
+    return 0;
+}
+
+/* Writes one source file as segments: each stored tensor's byte range, and
+ * an opaque segment for every run of bytes between them (headers, metadata,
+ * padding, zip records). */
+static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
+                      const size_t *order, size_t n_order, const char *out_path,
+                      cJSON *files, cJSON *tensors, el_export_report *report, el_error *err)
+{
+    const el_model *model = &ws->models[m];
+    const el_file *file = &model->files[f];
+    cJSON *segments = file_entry(file->name, file->map, file->size, files, err);
+    if (segments == NULL)
+        return -1;
+
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n_order; i++) {
+        size_t t = order[i];
+        const el_tensor *tensor = &model->tensors[t];
+        if (tensor->file != f || tensor->derived)
+            continue;
+
+        /* An empty tensor holds no bytes of the file, so it needs an entry
+         * in the manifest but no segment, wherever its offset points. */
+        if (tensor->nbytes == 0) {
+            if (write_tensor(w, ws, m, t, out_path, tensors, &report->layers[t], err) != 0)
+                return -1;
+            continue;
+        }
+        if (tensor->offset < pos || tensor->nbytes > file->size - tensor->offset)
+            return el_fail(err, "tensor \"%s\" overlaps another stored tensor of %s; "
+                           "the reader should have marked it derived", tensor->name,
+                           file->name);
+
+        if (tensor->offset > pos
+            && (write_opaque(w, file->map + pos, tensor->offset - pos, out_path, segments,
+                             err) != 0
+                || report_progress(w, tensor->offset - pos, file->name, err) != 0))
+            return -1;
+
+        if (add_tensor_segment(segments, w->n_entries, err) != 0
+            || write_tensor(w, ws, m, t, out_path, tensors, &report->layers[t], err) != 0
+            || report_progress(w, tensor->nbytes, tensor->name, err) != 0)
+            return -1;
+        report->predicted += report->layers[t].predicted;
+        pos = tensor->offset + tensor->nbytes;
+    }
+
+    if (pos < file->size
+        && (write_opaque(w, file->map + pos, file->size - pos, out_path, segments, err) != 0
+            || report_progress(w, file->size - pos, file->name, err) != 0))
+        return -1;
+    return 0;
+}
+
 static int write_files(writer *w, const el_workspace *ws, size_t m, const char *out_path,
                        cJSON *files, cJSON *tensors, el_export_report *report, el_error *err)
 {
@@ -348,31 +424,40 @@ static int write_files(writer *w, const el_workspace *ws, size_t m, const char *
             return -1;
     }
 
-    size_t t = 0;
-    for (size_t f = 0; f < model->n_files; f++) {
-        const el_file *file = &model->files[f];
-        cJSON *segments = file_entry(file->name, file->map, file->size, files, err);
-        if (segments == NULL
-            || write_opaque(w, file->map, file->data_start, out_path, segments, err) != 0
-            || report_progress(w, file->data_start, file->name, err) != 0)
-            return -1;
+    size_t *order = malloc((model->n_tensors + 1) * sizeof *order);
+    w->slot = malloc((model->n_tensors + 1) * sizeof *w->slot);
+    if (order == NULL || w->slot == NULL) {
+        free(order);
+        return el_fail(err, "out of memory");
+    }
+    for (size_t t = 0; t < model->n_tensors; t++) {
+        order[t] = t;
+        w->slot[t] = -1;
+    }
+    qsort_r(order, model->n_tensors, sizeof *order, compare_offsets, (void *)model);
 
-        /* Tensors are stored per file in offset order, which covers the data
-         * area without gaps, so the segment list reproduces the file. */
-        for (; t < model->n_tensors && model->tensors[t].file == f; t++) {
-            cJSON *seg = cJSON_CreateObject();
-            if (seg == NULL || !cJSON_AddItemToArray(segments, seg)
-                || add_number(seg, "tensor", (double)t, err) != 0)
-                return el_fail(err, "out of memory building the manifest");
-            report->n_layers = t + 1;
-            if (write_tensor(w, ws, m, t, out_path, tensors, &report->layers[t], err) != 0
-                || report_progress(w, model->tensors[t].nbytes, model->tensors[t].name,
-                                   err) != 0)
-                return -1;
-            report->predicted += report->layers[t].predicted;
+    /* Derived tensors are restored by the segments that hold their bytes;
+     * the report lists them with nothing stored. */
+    report->n_layers = model->n_tensors;
+    for (size_t t = 0; t < model->n_tensors; t++) {
+        el_export_layer *rep = &report->layers[t];
+        rep->name = strdup(model->tensors[t].name);
+        rep->original = model->tensors[t].nbytes;
+        rep->derived = model->tensors[t].derived;
+        rep->lossless = 1;
+        rep->codec = "-";
+        if (rep->name == NULL) {
+            free(order);
+            return el_fail(err, "out of memory");
         }
     }
-    return 0;
+
+    int rc = 0;
+    for (size_t f = 0; rc == 0 && f < model->n_files; f++)
+        rc = write_file(w, ws, m, f, order, model->n_tensors, out_path, files, tensors,
+                        report, err);
+    free(order);
+    return rc;
 }
 
 static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error *err)
@@ -432,6 +517,10 @@ int el_export(const el_workspace *ws, size_t m, const char *out_path,
         goto out;
     }
 
+    for (size_t f = 0; f < model->n_files; f++)
+        if (el_check_not_input(out_path, model->files[f].path, err) != 0)
+            goto out;
+
     w.fd = el_create_temp(out_path, &w.tmp, err);
     if (w.fd < 0)
         goto out;
@@ -451,6 +540,7 @@ int el_export(const el_workspace *ws, size_t m, const char *out_path,
 out:
     if (rc != 0)
         el_abandon_temp(w.fd, w.tmp);
+    free(w.slot);
     cJSON_Delete(root);
     return rc;
 }

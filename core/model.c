@@ -108,8 +108,7 @@ static void unmap_file(const uint8_t *map, uint64_t size)
         munmap((void *)(uintptr_t)map, (size_t)size);
 }
 
-/* Adds a file entry, maps it and parses its safetensors header. */
-static int add_safetensors(el_model *m, const char *path, el_error *err)
+int el_model_add_file(el_model *m, const char *path, size_t *file, el_error *err)
 {
     el_file *grown = realloc(m->files, (m->n_files + 1) * sizeof *grown);
     if (grown == NULL)
@@ -119,15 +118,35 @@ static int add_safetensors(el_model *m, const char *path, el_error *err)
     el_file *f = &m->files[m->n_files];
     memset(f, 0, sizeof *f);
     m->n_files++;
+    *file = m->n_files - 1;
 
     f->path = strdup(path);
     f->name = strdup(base_name(path));
     if (f->path == NULL || f->name == NULL)
         return el_fail(err, "%s: out of memory", path);
+    return map_file(path, &f->map, &f->size, err);
+}
 
-    if (map_file(path, &f->map, &f->size, err) != 0)
+el_tensor *el_model_add_tensor(el_model *m, el_error *err)
+{
+    el_tensor *grown = realloc(m->tensors, (m->n_tensors + 1) * sizeof *grown);
+    if (grown == NULL) {
+        el_fail(err, "out of memory for tensor %zu", m->n_tensors + 1);
+        return NULL;
+    }
+    m->tensors = grown;
+    el_tensor *t = &m->tensors[m->n_tensors++];
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+/* Adds a file entry, maps it and parses its safetensors header. */
+static int add_safetensors(el_model *m, const char *path, el_error *err)
+{
+    size_t file;
+    if (el_model_add_file(m, path, &file, err) != 0)
         return -1;
-    return el_safetensors_parse(m, m->n_files - 1, path, err);
+    return el_safetensors_parse(m, file, path, err);
 }
 
 /* A shard name must be a plain file name in the index's folder, so that an
@@ -436,8 +455,11 @@ void el_model_close(el_model *model)
         free(f->name);
         free(f->metadata_json);
     }
-    for (size_t i = 0; i < model->n_tensors; i++)
+    for (size_t i = 0; i < model->n_tensors; i++) {
         free(model->tensors[i].name);
+        free(model->tensors[i].owned);
+    }
+    free(model->metadata_json);
 
     free(model->files);
     free(model->tensors);

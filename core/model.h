@@ -1,5 +1,7 @@
 /* A model opened for reading: its files (memory-mapped), its tensors and the
- * opaque bytes around them. Only safetensors is read so far. */
+ * opaque bytes around them. The container stores each file as the byte
+ * ranges of its stored tensors plus opaque segments for everything between
+ * them, so any format restores byte for byte. */
 #ifndef ELVES_MODEL_H
 #define ELVES_MODEL_H
 
@@ -20,7 +22,19 @@ typedef struct el_tensor {
     uint64_t nbytes;        /* count * element size */
     size_t file;            /* index into el_model.files */
     uint64_t offset;        /* absolute byte offset of the payload in that file */
-    const uint8_t *data;    /* points into the file's mapping */
+    const uint8_t *data;    /* the payload: into the file's mapping, or `owned` */
+
+    /* The source format's type when dtype cannot express it (GGUF "Q8_0"):
+     * then dtype is U8, count is the byte count, and only lossless codecs
+     * apply. NULL otherwise. Static storage. */
+    const char *type_name;
+
+    /* 1 when the payload is not a byte range of the file (a strided view of
+     * a shared storage, a member inflated from a deflated zip record). Such
+     * a tensor is analysed but not stored on its own: the segments that
+     * hold its bytes restore it. */
+    int derived;
+    uint8_t *owned;         /* heap copy behind `data` for derived tensors */
 } el_tensor;
 
 typedef struct el_file {
@@ -34,7 +48,10 @@ typedef struct el_file {
 
 typedef struct el_model {
     char *path;             /* the path the user gave */
-    const char *format;     /* "safetensors" */
+    const char *format;     /* "safetensors", "gguf", "pytorch", "onnx", "npz", "npy" */
+    /* Format metadata worth showing (GGUF key-values, summarised) as a JSON
+     * object, or NULL. safetensors keeps its per-file __metadata__ instead. */
+    char *metadata_json;
     el_file *files;
     size_t n_files;
     el_tensor *tensors;     /* files in order; each file's tensors in offset order */
@@ -46,8 +63,10 @@ typedef struct el_model {
     char *index_name;       /* base name of the index file, or NULL */
 } el_model;
 
-/* Opens a model: a .safetensors file, a model.safetensors.index.json, or a
- * folder holding either. Every field of every file is validated; on failure
+/* Opens a model: a .safetensors file, a model.safetensors.index.json, a
+ * GGUF file (the first of a split set opens them all), a PyTorch zip
+ * checkpoint, an ONNX model, a .npy or .npz file, or a folder holding one
+ * model. Every field of every file is validated; on failure
  * *out is left zeroed and err names the file, the tensor and the field. */
 int el_model_open(const char *path, el_model *out, el_error *err);
 
@@ -59,6 +78,14 @@ uint64_t el_model_parameters(const el_model *model);
 
 /* Formats a shape as "[64, 512]" into buf. */
 void el_shape_format(const el_tensor *t, char *buf, size_t len);
+
+/* For format readers: maps path as the model's next file and returns its
+ * index in *file. */
+int el_model_add_file(el_model *model, const char *path, size_t *file, el_error *err);
+
+/* For format readers: appends a zeroed tensor and returns it, or NULL when
+ * memory runs out. The pointer is valid until the next call. */
+el_tensor *el_model_add_tensor(el_model *model, el_error *err);
 
 /* Index of the tensor with this name, or -1. */
 long el_model_find(const el_model *model, const char *name);

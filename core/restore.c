@@ -171,6 +171,10 @@ int el_restore(const char *in_path, const char *out_path, el_progress_fn progres
         }
 
         char *tmp = NULL;
+        if ((rc = el_check_not_input(target, in_path, err)) != 0) {
+            free(path);
+            break;
+        }
         int fd = el_create_temp(target, &tmp, err);
         file_sink sink = { fd, target };
         int exact;

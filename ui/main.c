@@ -1,8 +1,10 @@
 /* elves: command-line entry point. Without a command it opens the terminal
  * application on the models given; with one it runs that batch command. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "../core/container_format.h"
 #include "../core/workspace.h"
 #include "cli.h"
 #include "tui.h"
@@ -51,6 +53,22 @@ static int open_tui(int argc, char **argv)
     return rc == 0 ? 0 : 1;
 }
 
+/* An interrupted compress or restore removes its temporary file, then dies
+ * of the same signal so the caller sees how it ended. */
+static void remove_temp_and_die(int sig)
+{
+    el_remove_temp_files();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void clean_up_on_signals(void)
+{
+    static const int signals[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE };
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
+        signal(signals[i], remove_temp_and_die);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -67,6 +85,14 @@ int main(int argc, char **argv)
         printf("elves %s\n", ELVES_VERSION);
         return 0;
     }
+
+    /* The terminal application leaves signals to ncurses, which restores
+     * the terminal; the batch commands clean up their temporary files. */
+    int batch = strcmp(cmd, "inspect") == 0 || strcmp(cmd, "compress") == 0
+        || strcmp(cmd, "restore") == 0 || strcmp(cmd, "decompress") == 0
+        || strcmp(cmd, "verify") == 0;
+    if (batch)
+        clean_up_on_signals();
 
     if (strcmp(cmd, "inspect") == 0)
         return el_cli_inspect(argc - 1, argv + 1);
