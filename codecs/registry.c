@@ -11,13 +11,23 @@ extern const el_codec el_codec_zstd;
 extern const el_codec el_codec_bytegroup;
 extern const el_codec el_codec_elf;
 extern const el_codec el_codec_elf_m;
+extern const el_codec el_codec_de;
+extern const el_codec el_codec_int8;
+extern const el_codec el_codec_int4;
+extern const el_codec el_codec_cast_bf16;
+extern const el_codec el_codec_cast_fp16;
 
 const el_codec *const el_codecs[] = {
     &el_codec_raw,
     &el_codec_zstd,
     &el_codec_bytegroup,
+    &el_codec_de,
     &el_codec_elf,
     &el_codec_elf_m,
+    &el_codec_int8,
+    &el_codec_int4,
+    &el_codec_cast_bf16,
+    &el_codec_cast_fp16,
     NULL,
 };
 

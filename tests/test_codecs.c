@@ -312,8 +312,10 @@ static void decode_rejects_wrong_count(void **state)
         assert_int_equal(el_codecs[i]->encode(EL_F32, src, count, &params, &payload, &err), 0);
 
         float *dst = malloc((count + 1) * sizeof *dst);
-        assert_int_equal(el_codecs[i]->decode(EL_F32, payload.data, payload.len, dst, count + 1, &err), -1);
-        assert_int_equal(el_codecs[i]->decode(EL_F32, payload.data, payload.len, dst, count - 1, &err), -1);
+        if (el_codecs[i]->decode(EL_F32, payload.data, payload.len, dst, count + 1, &err) != -1
+            || el_codecs[i]->decode(EL_F32, payload.data, payload.len, dst, count - 1, &err) != -1)
+            fail_msg("codec %s decoded a payload of %zu elements with the wrong count",
+                     el_codecs[i]->name, count);
         assert_true(strlen(err.msg) > 0);
         free(dst);
         el_buf_free(&payload);
@@ -335,6 +337,8 @@ static void decode_survives_corruption(void **state)
             const el_codec *codec = el_codecs[i];
             el_buf payload = {0};
             el_error err = {{0}};
+            if (!codec->supports(dt) || codec->max_error(dt, &params) < 0)
+                continue;
             assert_int_equal(codec->encode(dt, src, count, &params, &payload, &err), 0);
             uint8_t *dst = malloc(count * size);
 
@@ -436,7 +440,11 @@ static void predict_exact_small(void **state)
         double exact = (double)(count * 4) / (double)full_encoded_size(el_codecs[i], EL_F32, src,
                                                                        count, &params);
         assert_true(p.ratio == exact);
-        assert_true(p.max_error == el_codecs[i]->max_error(EL_F32, &params));
+        double guaranteed = el_codecs[i]->max_error(EL_F32, &params);
+        if (isinf(guaranteed))
+            assert_true(p.max_error >= 0);
+        else
+            assert_true(p.max_error == guaranteed);
     }
     free(src);
 }
