@@ -17,6 +17,15 @@ int el_entropy_encode(const uint8_t *src, size_t n, el_buf *out, el_error *err);
  * cleanly on malformed, truncated or mismatched input. */
 int el_entropy_decode(el_reader *r, uint8_t *dst, size_t n, el_error *err);
 
+/* Codes byte i of src with the frequency table of context ctx[i]. There is
+ * one table per context value below nctx (1 to 256), and ctx may be NULL
+ * when nctx is 1. The decoder must be given the same context array. */
+int el_entropy_encode_ctx(const uint8_t *src, const uint8_t *ctx, size_t n, unsigned nctx,
+                          el_buf *out, el_error *err);
+
+int el_entropy_decode_ctx(el_reader *r, const uint8_t *ctx, uint8_t *dst, size_t n,
+                          unsigned nctx, el_error *err);
+
 /* Order-0 entropy of n bytes in bits per byte: the size no order-0 coder can
  * beat, shown next to achieved sizes. */
 double el_entropy_bits_per_byte(const uint8_t *src, size_t n);

@@ -12,6 +12,9 @@ extern const el_codec el_codec_bytegroup;
 extern const el_codec el_codec_elf;
 extern const el_codec el_codec_elf_m;
 extern const el_codec el_codec_de;
+extern const el_codec el_codec_fields;
+extern const el_codec el_codec_quant;
+extern const el_codec el_codec_elf_ans;
 extern const el_codec el_codec_int8;
 extern const el_codec el_codec_int4;
 extern const el_codec el_codec_cast_bf16;
@@ -21,9 +24,12 @@ const el_codec *const el_codecs[] = {
     &el_codec_raw,
     &el_codec_zstd,
     &el_codec_bytegroup,
+    &el_codec_fields,
     &el_codec_de,
     &el_codec_elf,
+    &el_codec_elf_ans,
     &el_codec_elf_m,
+    &el_codec_quant,
     &el_codec_int8,
     &el_codec_int4,
     &el_codec_cast_bf16,

@@ -1,0 +1,309 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../codecs/entropy.h"
+#include "testutil.h"
+
+/* Bytes drawn from a geometric distribution: about half are 0, a quarter
+ * 1, and so on, like an exponent plane. */
+static void fill_skewed(uint8_t *dst, size_t n, uint64_t seed)
+{
+    uint64_t state = seed;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = test_rand(&state);
+        uint8_t v = 0;
+        while (v < 40 && (r & 1)) {
+            v++;
+            r >>= 1;
+        }
+        dst[i] = v;
+    }
+}
+
+static void fill_uniform(uint8_t *dst, size_t n, uint64_t seed)
+{
+    uint64_t state = seed;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (uint8_t)(test_rand(&state) >> 56);
+}
+
+/* Encodes, decodes and compares; returns the block size. */
+static size_t round_trip_ctx(const uint8_t *src, const uint8_t *ctx, size_t n, unsigned nctx)
+{
+    el_buf block = {0};
+    el_error err = {{0}};
+    if (el_entropy_encode_ctx(src, ctx, n, nctx, &block, &err) != 0)
+        fail_msg("encode failed: %s", err.msg);
+
+    uint8_t *back = malloc(n + 1);
+    assert_non_null(back);
+    el_reader r = {block.data, block.len, 0};
+    if (el_entropy_decode_ctx(&r, ctx, back, n, nctx, &err) != 0)
+        fail_msg("decode of %zu bytes failed: %s", n, err.msg);
+    assert_int_equal(r.pos, block.len);
+    assert_memory_equal(back, src, n);
+
+    free(back);
+    size_t len = block.len;
+    el_buf_free(&block);
+    return len;
+}
+
+static size_t round_trip(const uint8_t *src, size_t n)
+{
+    return round_trip_ctx(src, NULL, n, 1);
+}
+
+static void entropy_round_trip_sizes(void **state)
+{
+    static const size_t sizes[] = {0, 1, 2, 3, 4, 5, 7, 257, 1000, 65537};
+    uint8_t *data = malloc(65537);
+    assert_non_null(data);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        fill_skewed(data, sizes[k], k + 1);
+        round_trip(data, sizes[k]);
+        fill_uniform(data, sizes[k], k + 1);
+        round_trip(data, sizes[k]);
+    }
+    free(data);
+}
+
+static void entropy_skewed_near_entropy(void **state)
+{
+    size_t n = 200000;
+    uint8_t *data = malloc(n);
+    assert_non_null(data);
+    fill_skewed(data, n, 7);
+
+    double bound = el_entropy_bits_per_byte(data, n) * (double)n / 8.0;
+    size_t len = round_trip(data, n);
+    assert_true(len < bound * 1.01 + 64);
+    free(data);
+}
+
+static void entropy_uniform_is_stored(void **state)
+{
+    size_t n = 4096;
+    uint8_t *data = malloc(n);
+    assert_non_null(data);
+    fill_uniform(data, n, 3);
+
+    assert_int_equal(round_trip(data, n), n + 1);
+    free(data);
+}
+
+static void entropy_constant_is_tiny(void **state)
+{
+    size_t n = 100000;
+    uint8_t *data = malloc(n);
+    assert_non_null(data);
+    memset(data, 0x3c, n);
+
+    assert_true(round_trip(data, n) <= 4);
+    free(data);
+}
+
+static void entropy_two_symbols(void **state)
+{
+    uint8_t data[1000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = i % 10 == 0 ? 200 : 7;
+
+    /* 0.469 bits per byte is 59 bytes, plus 16 bytes of rANS states and
+     * a table of a few bytes. */
+    size_t len = round_trip(data, sizeof data);
+    assert_true(len < 90);
+}
+
+static void entropy_bits_per_byte_values(void **state)
+{
+    uint8_t constant[16];
+    memset(constant, 5, sizeof constant);
+    assert_true(el_entropy_bits_per_byte(constant, sizeof constant) == 0.0);
+
+    uint8_t halves[16];
+    for (size_t i = 0; i < sizeof halves; i++)
+        halves[i] = i & 1;
+    assert_true(fabs(el_entropy_bits_per_byte(halves, sizeof halves) - 1.0) < 1e-12);
+
+    uint8_t all[256];
+    for (size_t i = 0; i < sizeof all; i++)
+        all[i] = (uint8_t)i;
+    assert_true(fabs(el_entropy_bits_per_byte(all, sizeof all) - 8.0) < 1e-12);
+    assert_true(el_entropy_bits_per_byte(all, 0) == 0.0);
+}
+
+static void entropy_contexts_round_trip(void **state)
+{
+    size_t n = 30000;
+    uint8_t *data = malloc(n);
+    uint8_t *ctx = malloc(n);
+    assert_non_null(data);
+    assert_non_null(ctx);
+
+    /* Each context has its own distribution: coded with contexts the
+     * block must be smaller than coded without. */
+    uint64_t s = 11;
+    for (size_t i = 0; i < n; i++) {
+        ctx[i] = (uint8_t)(test_rand(&s) % 4);
+        data[i] = (uint8_t)(ctx[i] * 60 + test_rand(&s) % 3);
+    }
+    size_t with = round_trip_ctx(data, ctx, n, 4);
+    size_t without = round_trip(data, n);
+    assert_true(with < without);
+
+    for (size_t i = 0; i < n; i++)
+        ctx[i] = (uint8_t)(i % 256);
+    round_trip_ctx(data, ctx, n, 256);
+    round_trip_ctx(data, ctx, 1, 256);
+    free(data);
+    free(ctx);
+}
+
+static void entropy_bad_context_rejected(void **state)
+{
+    uint8_t data[4] = {1, 2, 3, 4};
+    uint8_t ctx[4] = {0, 1, 2, 3};
+    el_buf block = {0};
+    el_error err = {{0}};
+    assert_int_equal(el_entropy_encode_ctx(data, ctx, 4, 3, &block, &err), -1);
+    assert_non_null(strstr(err.msg, "context 3"));
+    assert_int_equal(el_entropy_encode_ctx(data, ctx, 4, 0, &block, &err), -1);
+    assert_int_equal(el_entropy_encode_ctx(data, ctx, 4, 257, &block, &err), -1);
+    assert_int_equal(el_entropy_encode_ctx(data, NULL, 4, 2, &block, &err), -1);
+    el_buf_free(&block);
+}
+
+static el_buf encode_skewed(size_t n, uint8_t *data)
+{
+    el_buf block = {0};
+    el_error err = {{0}};
+    fill_skewed(data, n, 5);
+    assert_int_equal(el_entropy_encode(data, n, &block, &err), 0);
+    assert_int_equal(block.data[0], 1);
+    return block;
+}
+
+static void entropy_truncated_fails(void **state)
+{
+    size_t n = 3000;
+    uint8_t *data = malloc(n);
+    uint8_t *back = malloc(n);
+    assert_non_null(data);
+    assert_non_null(back);
+    el_buf block = encode_skewed(n, data);
+
+    el_error err = {{0}};
+    for (size_t len = 0; len < block.len; len++) {
+        el_reader r = {block.data, len, 0};
+        assert_int_equal(el_entropy_decode(&r, back, n, &err), -1);
+        assert_true(err.msg[0] != '\0');
+    }
+    el_buf_free(&block);
+    free(data);
+    free(back);
+}
+
+static void entropy_corrupted_fails_cleanly(void **state)
+{
+    size_t n = 3000;
+    uint8_t *data = malloc(n);
+    uint8_t *back = malloc(n);
+    assert_non_null(data);
+    assert_non_null(back);
+    el_buf block = encode_skewed(n, data);
+
+    /* Every flipped byte must decode to an error or, when it still gives a
+     * valid stream, to n bytes without touching memory beyond them. */
+    size_t failures = 0;
+    el_error err = {{0}};
+    for (size_t pos = 0; pos < block.len; pos++) {
+        for (unsigned flip = 1; flip < 256; flip <<= 3) {
+            block.data[pos] ^= (uint8_t)flip;
+            el_reader r = {block.data, block.len, 0};
+            failures += el_entropy_decode(&r, back, n, &err) != 0;
+            block.data[pos] ^= (uint8_t)flip;
+        }
+    }
+    assert_true(failures > block.len);
+    el_buf_free(&block);
+    free(data);
+    free(back);
+}
+
+static void entropy_length_mismatch_fails(void **state)
+{
+    size_t n = 3000;
+    uint8_t *data = malloc(n + 1);
+    uint8_t *back = malloc(n + 1);
+    assert_non_null(data);
+    assert_non_null(back);
+    el_buf block = encode_skewed(n, data);
+
+    el_error err = {{0}};
+    el_reader shorter = {block.data, block.len, 0};
+    assert_int_equal(el_entropy_decode(&shorter, back, n - 1, &err), -1);
+    el_reader longer = {block.data, block.len, 0};
+    assert_int_equal(el_entropy_decode(&longer, back, n + 1, &err), -1);
+    el_buf_free(&block);
+    free(data);
+    free(back);
+}
+
+static void entropy_invalid_headers_fail(void **state)
+{
+    uint8_t back[8];
+    el_error err = {{0}};
+
+    static const uint8_t bad_mode[] = {7, 0, 0};
+    el_reader r1 = {bad_mode, sizeof bad_mode, 0};
+    assert_int_equal(el_entropy_decode(&r1, back, 2, &err), -1);
+    assert_non_null(strstr(err.msg, "mode 7"));
+
+    /* A table of 2^8 slots whose first frequency takes all of them. */
+    static const uint8_t overfull[] = {1, 8, 1, 3, 9, 0xff, 0x01};
+    el_reader r2 = {overfull, sizeof overfull, 0};
+    assert_int_equal(el_entropy_decode(&r2, back, 8, &err), -1);
+    assert_non_null(strstr(err.msg, "leaving nothing"));
+
+    /* A symbol list that is not ascending. */
+    static const uint8_t unsorted[] = {1, 8, 1, 9, 3, 0x10};
+    el_reader r3 = {unsorted, sizeof unsorted, 0};
+    assert_int_equal(el_entropy_decode(&r3, back, 8, &err), -1);
+    assert_non_null(strstr(err.msg, "ascending"));
+
+    /* A table scale above what 8 bytes may use. */
+    static const uint8_t too_fine[] = {1, 15, 1, 3, 9, 0x10};
+    el_reader r4 = {too_fine, sizeof too_fine, 0};
+    assert_int_equal(el_entropy_decode(&r4, back, 8, &err), -1);
+
+    /* A coded block for zero bytes. */
+    static const uint8_t coded_empty[] = {1};
+    el_reader r5 = {coded_empty, sizeof coded_empty, 0};
+    assert_int_equal(el_entropy_decode(&r5, back, 0, &err), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(entropy_round_trip_sizes),
+        cmocka_unit_test(entropy_skewed_near_entropy),
+        cmocka_unit_test(entropy_uniform_is_stored),
+        cmocka_unit_test(entropy_constant_is_tiny),
+        cmocka_unit_test(entropy_two_symbols),
+        cmocka_unit_test(entropy_bits_per_byte_values),
+        cmocka_unit_test(entropy_contexts_round_trip),
+        cmocka_unit_test(entropy_bad_context_rejected),
+        cmocka_unit_test(entropy_truncated_fails),
+        cmocka_unit_test(entropy_corrupted_fails_cleanly),
+        cmocka_unit_test(entropy_length_mismatch_fails),
+        cmocka_unit_test(entropy_invalid_headers_fail),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
