@@ -27,6 +27,7 @@ typedef struct el_export_layer {
     uint64_t stored;          /* bytes written; 0 for a duplicate */
     el_error_stats error;     /* measured after decoding the whole tensor */
     int lossless;             /* bound was lossless */
+    int exact;                /* decoded bytes equal the original bytes */
     int duplicate;            /* stored as a reference to an earlier tensor */
     int derived;              /* not stored: restored by the segments holding it */
 } el_export_layer;
@@ -62,8 +63,8 @@ int el_restore(const char *in_path, const char *out_path,
 
 typedef struct el_verify_report {
     size_t tensors;
-    size_t lossless_exact;    /* lossless tensors whose checksum matched */
-    size_t lossy_within;      /* lossy tensors within their bound */
+    size_t lossless_exact;    /* tensors that decode to their original bytes */
+    size_t lossy_within;      /* tensors that decode within their bound, changed */
     size_t compared;          /* tensors compared against a model file */
     double worst_error;       /* largest measured error over lossy tensors */
 } el_verify_report;

@@ -115,6 +115,7 @@ typedef struct attempt {
     el_buf payload;
     el_error_stats error;
     char decoded_hash[33];
+    int exact;             /* decoded bytes equal the original bytes */
 } attempt;
 
 /* Encodes one tensor, decodes it again and checks the result against the
@@ -139,6 +140,7 @@ static int encode_checked(const el_tensor *t, const el_layer *layer,
 
     hash_hex(decoded, t->nbytes, a->decoded_hash);
     int exact = memcmp(decoded, t->data, t->nbytes) == 0;
+    a->exact = exact;
     if (exact)
         a->error = (el_error_stats){ 0.0, 0.0, INFINITY, 0.0 };
     else
@@ -159,10 +161,15 @@ static int encode_checked(const el_tensor *t, const el_layer *layer,
     return 0;
 }
 
-/* JSON has no Inf: a lossless layer's PSNR is written as null. */
+/* Metrics are written with three significant digits: they inform, the
+ * bound check uses max_error, and full precision made the manifest of a
+ * small model grow past what a lossy plan saved. JSON has no Inf, so a
+ * lossless layer's PSNR is written as null. */
 static int add_metric(cJSON *entry, const char *key, double v, el_error *err)
 {
-    cJSON *item = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+    char text[32];
+    snprintf(text, sizeof text, "%.3g", v);
+    cJSON *item = isfinite(v) ? cJSON_CreateNumber(strtod(text, NULL)) : cJSON_CreateNull();
     if (item == NULL || !cJSON_AddItemToObject(entry, key, item))
         return el_fail(err, "out of memory building the manifest");
     return 0;
@@ -190,6 +197,8 @@ static int write_reference(long first, cJSON *tensors, cJSON *entry, el_export_l
     rep->duplicate = 1;
     rep->codec = el_codec_find(codec->valuestring)->name;
     rep->error.max_abs = max_error->valuedouble;
+    rep->exact = strcmp(hash->valuestring,
+                        cJSON_GetObjectItem(entry, "xxh3_128")->valuestring) == 0;
     if (add_string(entry, "codec", codec->valuestring, err) != 0
         || add_number(entry, "same_as", (double)first, err) != 0
         || add_string(entry, "decoded_xxh3_128", hash->valuestring, err) != 0)
@@ -274,6 +283,7 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
     rep->stored = a.payload.len;
     rep->codec = codec->name;
     rep->error = a.error;
+    rep->exact = a.exact;
     el_buf_free(&a.payload);
     if (rc != 0)
         return -1;
@@ -445,6 +455,7 @@ static int write_files(writer *w, const el_workspace *ws, size_t m, const char *
         rep->original = model->tensors[t].nbytes;
         rep->derived = model->tensors[t].derived;
         rep->lossless = 1;
+        rep->exact = 1;
         rep->codec = "-";
         if (rep->name == NULL) {
             free(order);

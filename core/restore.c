@@ -212,7 +212,7 @@ static int verify_tensor(const el_container *c, size_t i, const el_model *model,
         return -1;
 
     int rc = 0;
-    if (info.lossless) {
+    if (strcmp(info.hash, info.decoded_hash) == 0) {
         report->lossless_exact++;
     } else {
         if (!(info.max_error <= info.abs_bound))

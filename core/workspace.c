@@ -167,6 +167,38 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     return 0;
 }
 
+/* A lossy codec must save this much over the best lossless one to be
+ * chosen: its manifest entry carries error figures and a second checksum
+ * (tens of bytes), and a change to the weights for a fraction of a percent
+ * is not worth it. */
+#define LOSSY_MIN_SAVING_BYTES 64.0
+#define LOSSY_MIN_SAVING_SHARE 0.005
+
+/* Moves the best lossless candidate to the front when the best lossy one
+ * does not save enough. */
+static void prefer_exact(const el_layer *layer, int *order, size_t n)
+{
+    if (n < 2 || el_codecs[order[0]]->lossless)
+        return;
+
+    size_t exact = 1;
+    while (exact < n && !el_codecs[order[exact]]->lossless)
+        exact++;
+    if (exact == n)
+        return;
+
+    double nbytes = (double)layer->stats.count * layer->stats.n_planes;
+    double lossy = nbytes / layer->pred[order[0]].ratio;
+    double lossless = nbytes / layer->pred[order[exact]].ratio;
+    double saving = lossless - lossy;
+    if (saving > LOSSY_MIN_SAVING_BYTES && saving > LOSSY_MIN_SAVING_SHARE * lossless)
+        return;
+
+    int best_exact = order[exact];
+    memmove(order + 1, order, exact * sizeof *order);
+    order[0] = best_exact;
+}
+
 size_t el_layer_candidates(const el_layer *layer, el_policy policy, int *order,
                            size_t max)
 {
@@ -189,6 +221,9 @@ size_t el_layer_candidates(const el_layer *layer, el_policy policy, int *order,
         }
         order[at] = (int)i;
     }
+
+    if (layer->codec == NULL)
+        prefer_exact(layer, order, n);
     return n;
 }
 

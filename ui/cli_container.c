@@ -59,12 +59,12 @@ static void print_report(const el_export_report *r, const char *out_path)
 {
     char orig[32], stored[32], predicted[32];
     double worst = 0, worst_rel_l2 = 0, worst_psnr = INFINITY;
-    size_t lossy = 0;
+    size_t changed = 0;
     for (size_t i = 0; i < r->n_layers; i++) {
         const el_error_stats *e = &r->layers[i].error;
-        if (r->layers[i].lossless)
+        if (r->layers[i].exact)
             continue;
-        lossy++;
+        changed++;
         worst = e->max_abs > worst ? e->max_abs : worst;
         worst_rel_l2 = e->rel_l2 > worst_rel_l2 ? e->rel_l2 : worst_rel_l2;
         worst_psnr = e->psnr < worst_psnr ? e->psnr : worst_psnr;
@@ -74,9 +74,12 @@ static void print_report(const el_export_report *r, const char *out_path)
            el_format_bytes(r->stored, stored, sizeof stored),
            r->stored ? (double)r->original / (double)r->stored : 0.0,
            el_format_bytes(r->predicted, predicted, sizeof predicted));
-    if (lossy)
-        printf("%zu lossy layer%s: max abs error %g, max relative L2 %.3g, min PSNR %.1f dB\n",
-               lossy, lossy == 1 ? "" : "s", worst, worst_rel_l2, worst_psnr);
+    if (changed)
+        printf("%zu of %zu layers changed within their bounds: max abs error %g, max "
+               "relative L2 %.3g, min PSNR %.1f dB\n", changed, r->n_layers, worst,
+               worst_rel_l2, worst_psnr);
+    else
+        printf("every layer restores exactly\n");
 }
 
 int el_cli_compress(int argc, char **argv)
@@ -304,8 +307,9 @@ int el_cli_verify(int argc, char **argv)
         return 1;
     }
 
-    printf("%s: OK, %zu tensors: %zu lossless and exact, %zu lossy within their bounds",
-           argv[optind], report.tensors, report.lossless_exact, report.lossy_within);
+    printf("%s: OK, %zu tensors: %zu exact, %zu changed within %s bound%s",
+           argv[optind], report.tensors, report.lossless_exact, report.lossy_within,
+           report.lossy_within == 1 ? "its" : "their", report.lossy_within == 1 ? "" : "s");
     if (report.lossy_within)
         printf(" (max error %g)", report.worst_error);
     if (positional == 2)
