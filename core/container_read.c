@@ -69,9 +69,16 @@ int el_container_open(const char *path, el_container *c, el_error *err)
         return -1;
 
     const uint8_t *trailer = c->map + c->size - EL_CONTAINER_TRAILER_LEN;
-    if (memcmp(c->map, EL_CONTAINER_MAGIC, EL_CONTAINER_MAGIC_LEN) != 0) {
+    if (memcmp(c->map, EL_CONTAINER_MAGIC, 6) != 0) {
         el_container_close(c);
         return el_fail(err, "%s is not an .elves container (bad magic)", path);
+    }
+    if (memcmp(c->map, EL_CONTAINER_MAGIC, EL_CONTAINER_MAGIC_LEN) != 0) {
+        unsigned version = c->map[6] | (unsigned)c->map[7] << 8;
+        el_container_close(c);
+        return el_fail(err, "%s is an .elves container of format version %u; this elves "
+                       "reads version %d: use the elves release that wrote it", path,
+                       version, EL_CONTAINER_VERSION);
     }
     if (memcmp(trailer + 24, EL_CONTAINER_END, 8) != 0) {
         el_container_close(c);

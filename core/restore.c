@@ -148,6 +148,12 @@ int el_restore(const char *in_path, const char *out_path, el_progress_fn progres
         return -1;
 
     int many = c.n_files > 1;
+    struct stat st;
+    if (!many && stat(out_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        el_container_close(&c);
+        return el_fail(err, "output %s is a folder, and %s holds a single-file model; give "
+                       "a file path such as %s/model.safetensors", out_path, in_path, out_path);
+    }
     if (many && mkdir(out_path, 0755) != 0 && errno != EEXIST) {
         el_container_close(&c);
         return el_fail(err, "cannot create folder %s: %s", out_path, strerror(errno));

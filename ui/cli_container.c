@@ -23,19 +23,21 @@ static void compress_usage(FILE *out)
           "  --bound B          error allowed on every layer: lossless (default),\n"
           "                     abs:E (largest absolute error per element) or rel:R\n"
           "                     (R times the layer's max - min)\n"
-          "  --codec C          auto (default: the smallest codec that honours the\n"
-          "                     bound, per layer) or one of:", out);
-    for (size_t i = 0; el_codecs[i] != NULL; i++)
-        fprintf(out, " %s", el_codecs[i]->name);
-    fputs("\n"
-          "                     layers the codec cannot take fall back to auto\n"
-          "  --policy P         how auto picks: auto (smallest codec) or elves-paper\n"
+          "  --codec C          auto (default: per layer, the smallest codec that\n"
+          "                     honours the bound) or a codec below; layers it\n"
+          "                     cannot take fall back to auto\n",
+          out);
+    fputs(          "  --policy P         how auto picks: auto (smallest codec) or elves-paper\n"
           "                     (the paper's framework: smallest of zstd, de, elf)\n"
           "  --plan FILE        bounds and codecs per layer from a JSON plan file\n"
           "                     (default, rules by name glob, per-layer overrides)\n"
           "  --save-plan FILE   write the plan used, with each layer's codec, to FILE\n"
           "  --level N          zstd level of every zstd stage, 1-19 (default 3)\n"
-          "  -h, --help         show this help\n", out);
+          "  -h, --help         show this help\n"
+          "\n"
+          "Codecs:\n", out);
+    for (size_t i = 0; el_codecs[i] != NULL; i++)
+        fprintf(out, "  %-10s %s\n", el_codecs[i]->name, el_codecs[i]->summary);
 }
 
 /* Applies one bound and codec to every layer. A layer the fixed codec cannot
@@ -148,13 +150,13 @@ int el_cli_compress(int argc, char **argv)
             compress_usage(stdout);
             return 0;
         default:
-            compress_usage(stderr);
+            fprintf(stderr, "Run `elves compress --help` for the options.\n");
             return 2;
         }
     }
     if (optind != argc - 1 || out_path == NULL) {
         fprintf(stderr, "elves compress: give exactly one MODEL and -o OUT.elves\n");
-        compress_usage(stderr);
+        fprintf(stderr, "Run `elves compress --help` for the options.\n");
         return 2;
     }
     if (plan_path != NULL && (bound_given || codec != NULL)) {
@@ -233,13 +235,13 @@ int el_cli_restore(int argc, char **argv)
         } else if (c == 'h') {
             return restore_usage(stdout);
         } else {
-            restore_usage(stderr);
+            fprintf(stderr, "Run `elves restore --help` for the options.\n");
             return 2;
         }
     }
     if (optind != argc - 1 || out_path == NULL) {
         fprintf(stderr, "elves restore: give exactly one IN.elves and -o OUT\n");
-        restore_usage(stderr);
+        fprintf(stderr, "Run `elves restore --help` for the options.\n");
         return 2;
     }
 
@@ -279,13 +281,13 @@ int el_cli_verify(int argc, char **argv)
             verify_usage(stdout);
             return 0;
         }
-        verify_usage(stderr);
+        fprintf(stderr, "Run `elves verify --help` for the options.\n");
         return 2;
     }
     int positional = argc - optind;
     if (positional < 1 || positional > 2) {
         fprintf(stderr, "elves verify: give IN.elves and optionally the MODEL to compare\n");
-        verify_usage(stderr);
+        fprintf(stderr, "Run `elves verify --help` for the options.\n");
         return 2;
     }
 

@@ -126,13 +126,13 @@ int el_cli_inspect(int argc, char **argv)
             inspect_usage(stdout);
             return 0;
         default:
-            inspect_usage(stderr);
+            fprintf(stderr, "Run `elves inspect --help` for the options.\n");
             return 2;
         }
     }
     if (optind >= argc) {
         fprintf(stderr, "elves inspect: no model given\n");
-        inspect_usage(stderr);
+        fprintf(stderr, "Run `elves inspect --help` for the options.\n");
         return 2;
     }
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/container_format.h"
 #include "../core/workspace.h"
@@ -34,6 +35,14 @@ static int open_tui(int argc, char **argv)
             fprintf(stderr, "elves: unknown option \"%s\"; run `elves --help`\n", argv[i]);
             return 2;
         }
+    }
+
+    /* A word that is not a file is more likely a mistyped command. */
+    if (access(argv[0], F_OK) != 0 && strchr(argv[0], '/') == NULL
+        && strchr(argv[0], '.') == NULL) {
+        fprintf(stderr, "elves: \"%s\" is neither a command nor a file; the commands are "
+                "inspect, compress, restore and verify (run `elves --help`)\n", argv[0]);
+        return 2;
     }
 
     el_workspace ws;
@@ -93,6 +102,14 @@ int main(int argc, char **argv)
         || strcmp(cmd, "verify") == 0;
     if (batch)
         clean_up_on_signals();
+
+    /* getopt prefixes its messages with argv[0]; "elves compress: ..." tells
+     * the user which program and command complained. */
+    static char command_name[64];
+    if (batch) {
+        snprintf(command_name, sizeof command_name, "elves %s", cmd);
+        argv[1] = command_name;
+    }
 
     if (strcmp(cmd, "inspect") == 0)
         return el_cli_inspect(argc - 1, argv + 1);

@@ -39,10 +39,13 @@ static void tui_detail_header(tui_app *app, tui_page *page, const tui_row *row)
     if (layer->dup.is_duplicate) {
         el_tensor_ref of = layer->dup.of;
         y = tui_page_next(page);
-        tui_putf(y, 2, COLS - 3, TUI_DIM,
-                 "duplicate of %s:%s, stored once",
+        int shared = el_layer_shares_payload(app->ws, row->model, row->tensor);
+        tui_putf(y, 2, COLS - 3, TUI_DIM, "duplicate of %s:%s, %s",
                  tui_model_label(app, of.model),
-                 app->ws->models[of.model].tensors[of.tensor].name);
+                 app->ws->models[of.model].tensors[of.tensor].name,
+                 shared ? "stored once in the export"
+                 : of.model != row->model ? "stored again: an export holds one model"
+                                          : "stored again: its plan differs");
     }
 }
 

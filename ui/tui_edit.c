@@ -16,6 +16,7 @@ typedef struct tui_line {
     size_t cap;
     size_t len;
     size_t cursor;
+    int fresh;   /* the text is the suggestion: typing replaces it */
 } tui_line;
 
 /* Deletes the character under the cursor. Returns 1, or 0 at the end. */
@@ -29,9 +30,18 @@ static int tui_line_delete(tui_line *line)
     return 1;
 }
 
-/* Applies one editing key. Returns 1 when the text changed. */
+/* Applies one editing key. Returns 1 when the text changed. A character
+ * typed first replaces the suggested text, as in most dialog fields; any
+ * editing key first keeps it for changing. */
 static int tui_line_key(tui_line *line, int key)
 {
+    int fresh = line->fresh;
+    line->fresh = 0;
+    if (fresh && key >= 0x20 && key <= 0x7e) {
+        line->text[0] = '\0';
+        line->len = line->cursor = 0;
+    }
+
     switch (key) {
     case KEY_LEFT:
         if (line->cursor > 0)
@@ -108,7 +118,7 @@ int tui_edit_line(tui_app *app, const char *label, char *text, size_t cap,
         return 0;
     }
 
-    tui_line line = {text, cap, strlen(text), strlen(text)};
+    tui_line line = {text, cap, strlen(text), strlen(text), text[0] != '\0'};
     int accepted = -1;
 
     curs_set(1);
