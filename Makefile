@@ -6,6 +6,7 @@
 #   make check    the same tests built with AddressSanitizer and UBSan
 #   make bench    every codec and policy against libzstd (MODELS=folder adds models)
 #   make test-models MODELS=folder   round trips on every model in a folder
+#   make fuzz     libFuzzer on the decoders and readers (FUZZ_SECONDS each)
 #
 # `run`, `test` and `check` first install missing Debian packages when run
 # as root (scripts/setup.sh).
@@ -29,7 +30,7 @@ ELVES    := $(BUILD)/elves
 GEN      := $(BUILD)/gen_synth
 SYNTH    := $(BUILD)/samples/synth-base.safetensors
 
-.PHONY: all run test check bench setup clean unit shell-tests samples test-models
+.PHONY: all run test check bench setup clean unit shell-tests samples test-models fuzz
 
 all: ./elves
 
@@ -103,7 +104,22 @@ bench: $(BUILD)/elves-bench $(SYNTH)
 	$(BUILD)/elves-bench samples/*.safetensors $(SYNTH) \
 	    $(if $(MODELS),$(shell find $(MODELS) -name '*.safetensors' | sort))
 
+# libFuzzer harnesses for the decoders, the model readers and the container
+# reader, each run FUZZ_SECONDS (default 60) with clang. FUZZ=name runs one.
+FUZZ ?= decode model container
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(CORE_SRC) $(filter-out ui/main.c,$(wildcard ui/*.c))
+
+fuzz: setup
+	@mkdir -p build-fuzz
+	@set -e; for f in $(FUZZ); do \
+	    clang $(CSTD) $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined \
+	        tests/fuzz/$$f.c $(FUZZ_SRC) $(LDLIBS) -o build-fuzz/$$f; \
+	    mkdir -p build-fuzz/corpus-$$f; \
+	    build-fuzz/$$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$f; \
+	done
+
 clean:
-	rm -rf build build-san elves
+	rm -rf build build-san build-fuzz elves
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -8,7 +8,7 @@
  * are tensor bytes over payload bytes (file headers excluded); speeds are
  * tensor megabytes (10^6 bytes) per second of one thread. A configuration
  * that cannot take a tensor (an integer tensor under elf, say) stores it
- * with the auto choice, so every row covers the whole model.
+ * with the lossless auto choice, so every row covers the whole model.
  *
  * Usage: elves-bench MODEL...    (prints Markdown on stdout) */
 #include <math.h>
@@ -96,11 +96,14 @@ static int plan_config(el_workspace *ws, const config *c, el_error *err)
 
     ws->zstd_level = c->zstd_level;
     ws->policy = c->policy;
+    /* A tensor a fixed codec cannot take is stored as auto would store it
+     * losslessly, so that the row measures that codec and nothing looser. */
     const el_codec *codec = c->codec ? el_codec_find(c->codec) : NULL;
+    el_bound exact = { EL_BOUND_LOSSLESS, 0 };
     for (size_t t = 0; t < ws->models[0].n_tensors; t++) {
         if (codec != NULL && el_layer_set_plan(ws, 0, t, bound, codec, NULL) == 0)
             continue;
-        if (el_layer_set_plan(ws, 0, t, bound, NULL, err) != 0)
+        if (el_layer_set_plan(ws, 0, t, codec != NULL ? exact : bound, NULL, err) != 0)
             return -1;
     }
     return 0;

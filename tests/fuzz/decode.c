@@ -3,15 +3,12 @@
  * writing out of bounds. The first two input bytes pick the dtype and the
  * element count, and the rest is the payload.
  *
- * Build and run (not part of the Makefile):
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *       tests/fuzz_decode.c codecs/[a-z]*.c -lzstd -lm -o build/fuzz_decode
- *   build/fuzz_decode -max_total_time=60 */
+ * Run with `make fuzz` (every target) or `make fuzz FUZZ=decode`. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../codecs/codec.h"
+#include "../../codecs/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
