@@ -207,10 +207,16 @@ static const char *main_dtype(const el_model *model)
 
 /* Running log-sum of ratios per dtype and configuration, for geometric
  * means. */
+#define MAX_MODELS 256
+
 typedef struct summary {
     double log_sum[EL_DTYPE_COUNT][N_CONFIGS];
     int count[EL_DTYPE_COUNT][N_CONFIGS];
     size_t violations;
+    size_t n_models;                           /* rows of the matrix */
+    const char *model_name[MAX_MODELS];
+    const char *model_dtype[MAX_MODELS];
+    double ratio[MAX_MODELS][N_CONFIGS];       /* 0 where the codec is missing */
 } summary;
 
 static int bench_model(const char *path, summary *sum)
@@ -236,6 +242,10 @@ static int bench_model(const char *path, summary *sum)
 
     double zstd3_ratio = 0;
     int rc = 0;
+    size_t row = sum->n_models < MAX_MODELS ? sum->n_models++ : MAX_MODELS - 1;
+    const char *slash = strrchr(path, '/');
+    sum->model_name[row] = slash ? slash + 1 : path;
+    sum->model_dtype[row] = dtype;
     for (size_t c = 0; c < N_CONFIGS; c++) {
         result r;
         if (run_config(&ws, &configs[c], &r, &err) != 0) {
@@ -253,6 +263,7 @@ static int bench_model(const char *path, summary *sum)
         printf("| %s | %.3f | %.3f | %.3g | %.1f | %.1f | %zu |\n", configs[c].label, ratio,
                zstd3_ratio > 0 ? ratio / zstd3_ratio : 0, r.max_error,
                mbps(r.original, r.encode_s), mbps(r.original, r.decode_s), r.violations);
+        sum->ratio[row][c] = ratio;
         sum->log_sum[dt][c] += log(ratio);
         sum->count[dt][c]++;
         sum->violations += r.violations;
@@ -261,8 +272,31 @@ static int bench_model(const char *path, summary *sum)
     return rc;
 }
 
+/* One table with a row per model and a column per configuration. */
+static void print_matrix(const summary *sum)
+{
+    printf("\n## Ratio per model and configuration\n\n| model | dtype |");
+    for (size_t c = 0; c < N_CONFIGS; c++)
+        printf(" %s |", configs[c].label);
+    printf("\n|---|---|");
+    for (size_t c = 0; c < N_CONFIGS; c++)
+        printf("---:|");
+    printf("\n");
+    for (size_t m = 0; m < sum->n_models; m++) {
+        printf("| %s | %s |", sum->model_name[m], sum->model_dtype[m]);
+        for (size_t c = 0; c < N_CONFIGS; c++) {
+            if (sum->ratio[m][c] > 0)
+                printf(" %.3f |", sum->ratio[m][c]);
+            else
+                printf(" - |");
+        }
+        printf("\n");
+    }
+}
+
 static void print_summary(const summary *sum)
 {
+    print_matrix(sum);
     static const el_dtype shown[] = { EL_F32, EL_F16, EL_BF16 };
     printf("\n## Geometric means of the ratio by main dtype\n\n| configuration |");
     for (size_t d = 0; d < 3; d++)
@@ -295,8 +329,7 @@ int main(int argc, char **argv)
     }
 
     printf("# elves-bench, zstd %s\n", ZSTD_versionString());
-    summary sum;
-    memset(&sum, 0, sizeof sum);
+    static summary sum;
     int failed = 0;
     for (int i = 1; i < argc; i++)
         failed |= bench_model(argv[i], &sum) != 0;
