@@ -4,7 +4,8 @@
  * Manifest (version 1):
  *   {"elves": 1, "source": {"format", "path", "files": [
  *        {"name", "size", "xxh3_128", "segments": [{"blob": i, "size"} |
- *                                                  {"tensor": j}]}]},
+ *                                                  {"tensor": j}],
+ *         "crc_fixups": [[start, length, crc_offset...]]}]},
  *    "blobs": [{"offset", "length", "xxh64"}],
  *    "tensors": [{"name", "dtype", "shape", "bytes", "codec", "bound",
  *                 "zstd_level", "abs_bound", "blob" | "same_as",
@@ -344,6 +345,29 @@ static cJSON *file_entry(const char *name, const void *bytes, uint64_t size,
     return segments;
 }
 
+/* Records the file's CRC-32 fields as [start, length, offset...] lists, for
+ * restore to recompute after a lossy plan changed bytes they cover. */
+static int add_crc_fixups(cJSON *entry, const el_file *file, el_error *err)
+{
+    if (file->n_crc_fixups == 0)
+        return 0;
+
+    cJSON *list = cJSON_AddArrayToObject(entry, "crc_fixups");
+    if (list == NULL)
+        return el_fail(err, "out of memory building the manifest");
+    for (size_t i = 0; i < file->n_crc_fixups; i++) {
+        const el_crc_fixup *fix = &file->crc_fixups[i];
+        cJSON *item = cJSON_CreateArray();
+        if (item == NULL || !cJSON_AddItemToArray(list, item))
+            return el_fail(err, "out of memory building the manifest");
+        cJSON_AddItemToArray(item, cJSON_CreateNumber((double)fix->start));
+        cJSON_AddItemToArray(item, cJSON_CreateNumber((double)fix->length));
+        for (size_t k = 0; k < fix->n_at; k++)
+            cJSON_AddItemToArray(item, cJSON_CreateNumber((double)fix->at[k]));
+    }
+    return 0;
+}
+
 /* Orders tensor indices by (file, offset), the order segments are written;
  * ctx is the model. */
 static int compare_offsets(const void *a, const void *b, void *ctx)
@@ -377,7 +401,8 @@ static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
     const el_model *model = &ws->models[m];
     const el_file *file = &model->files[f];
     cJSON *segments = file_entry(file->name, file->map, file->size, files, err);
-    if (segments == NULL)
+    if (segments == NULL || add_crc_fixups(cJSON_GetArrayItem(files, cJSON_GetArraySize(files) - 1),
+                                           file, err) != 0)
         return -1;
 
     uint64_t pos = 0;

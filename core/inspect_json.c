@@ -49,7 +49,9 @@ static cJSON *tensor_json(const el_workspace *ws, size_t m, size_t t)
         return NULL;
 
     cJSON_AddStringToObject(o, "name", tensor->name);
-    cJSON_AddStringToObject(o, "dtype", el_dtype_name(tensor->dtype));
+    cJSON_AddStringToObject(o, "dtype", el_tensor_type(tensor));
+    if (tensor->derived)
+        cJSON_AddTrueToObject(o, "derived");
     cJSON *shape = cJSON_AddArrayToObject(o, "shape");
     for (int d = 0; shape != NULL && d < tensor->ndim; d++)
         cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)tensor->shape[d]));
@@ -110,6 +112,9 @@ static cJSON *model_json(const el_workspace *ws, size_t m)
     cJSON_AddNumberToObject(o, "files", (double)model->n_files);
     cJSON_AddNumberToObject(o, "parameters", (double)el_model_parameters(model));
     cJSON_AddNumberToObject(o, "bytes", (double)el_model_tensor_bytes(model));
+    cJSON *metadata = model->metadata_json ? cJSON_Parse(model->metadata_json) : NULL;
+    if (metadata != NULL)
+        cJSON_AddItemToObject(o, "metadata", metadata);
 
     cJSON *ratios = cJSON_AddObjectToObject(o, "predicted_ratio");
     for (size_t i = 0; ratios != NULL && el_codecs[i] != NULL; i++) {

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats.h"
+#include "pytorch.h"
 #include "safetensors.h"
 
 #define INDEX_NAME "model.safetensors.index.json"
@@ -403,12 +405,39 @@ static int choose_in_folder(const char *dir, char **out, el_error *err)
                    found);
 }
 
-/* Opens a file: a shard index when the name ends in .json, else a
- * safetensors file. */
+/* Reads the first bytes of a file for format detection; a shorter file
+ * leaves the rest zero. */
+static void read_magic(const char *path, uint8_t magic[8])
+{
+    memset(magic, 0, 8);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, magic, 8);
+    (void)n;
+    close(fd);
+}
+
+/* Opens a file by its content: GGUF, zip (PyTorch or npz) and .npy by
+ * their magic, ONNX by its extension (protobuf has no magic), a shard index
+ * by its .json name, and safetensors otherwise. */
 static int open_file(el_model *m, const char *path, el_error *err)
 {
     if (has_suffix(path, ".json"))
         return open_index(m, path, err);
+
+    uint8_t magic[8];
+    read_magic(path, magic);
+    if (memcmp(magic, "GGUF", 4) == 0 || has_suffix(path, ".gguf"))
+        return el_gguf_open(m, path, err);
+    if (memcmp(magic, "PK\x03\x04", 4) == 0 || memcmp(magic, "PK\x05\x06", 4) == 0)
+        return el_zip_open(m, path, err);
+    if (memcmp(magic, "\x93NUMPY", 6) == 0)
+        return el_npy_open(m, path, err);
+    if (has_suffix(path, ".onnx"))
+        return el_onnx_open(m, path, err);
+    if (el_pytorch_is_legacy(magic, sizeof magic))
+        return el_pytorch_open_legacy(m, path, err);
     return add_safetensors(m, path, err);
 }
 
@@ -454,6 +483,7 @@ void el_model_close(el_model *model)
         free(f->path);
         free(f->name);
         free(f->metadata_json);
+        free(f->crc_fixups);
     }
     for (size_t i = 0; i < model->n_tensors; i++) {
         free(model->tensors[i].name);
@@ -477,11 +507,28 @@ uint64_t el_model_tensor_bytes(const el_model *model)
     return total;
 }
 
+const char *el_tensor_type(const el_tensor *t)
+{
+    return t->type_name != NULL ? t->type_name : el_dtype_name(t->dtype);
+}
+
+uint64_t el_tensor_elements(const el_tensor *t)
+{
+    if (t->type_name == NULL)
+        return t->count;
+
+    /* Readers check that the shape's product fits when they compute nbytes. */
+    uint64_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->shape[d];
+    return n;
+}
+
 uint64_t el_model_parameters(const el_model *model)
 {
     uint64_t total = 0;
     for (size_t i = 0; i < model->n_tensors; i++)
-        total += model->tensors[i].count;
+        total += el_tensor_elements(&model->tensors[i]);
     return total;
 }
 

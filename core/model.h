@@ -37,6 +37,14 @@ typedef struct el_tensor {
     uint8_t *owned;         /* heap copy behind `data` for derived tensors */
 } el_tensor;
 
+/* A CRC-32 stored in a file over a range of it, such as a stored zip
+ * member's: restore recomputes it when a lossy plan changed bytes there. */
+typedef struct el_crc_fixup {
+    uint64_t start, length;  /* the range the CRC covers */
+    uint64_t at[3];          /* offsets of its little-endian CRC-32 fields */
+    size_t n_at;
+} el_crc_fixup;
+
 typedef struct el_file {
     char *path;             /* as opened */
     char *name;             /* base name, as listed in a shard index */
@@ -44,6 +52,8 @@ typedef struct el_file {
     uint64_t size;
     uint64_t data_start;    /* first byte after the header: 8 + header length */
     char *metadata_json;    /* "__metadata__" object as JSON text, or NULL */
+    el_crc_fixup *crc_fixups;
+    size_t n_crc_fixups;
 } el_file;
 
 typedef struct el_model {
@@ -75,6 +85,14 @@ void el_model_close(el_model *model);
 /* Total payload bytes of all tensors, and total parameter count. */
 uint64_t el_model_tensor_bytes(const el_model *model);
 uint64_t el_model_parameters(const el_model *model);
+
+/* The tensor's type as its format names it: type_name ("Q8_0") when set,
+ * else the dtype ("F32"). */
+const char *el_tensor_type(const el_tensor *t);
+
+/* Elements of the tensor's logical shape. Equal to count except for block
+ * types such as GGUF's Q8_0, whose count is in bytes. */
+uint64_t el_tensor_elements(const el_tensor *t);
 
 /* Formats a shape as "[64, 512]" into buf. */
 void el_shape_format(const el_tensor *t, char *buf, size_t len);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../core/container.h"
+#include "../core/zip.h"
 #include "../core/workspace.h"
 
 #define SAMPLE "samples/stories260K.safetensors"
@@ -253,6 +254,47 @@ static void container_damage_rejected(void **state)
     free(good);
 }
 
+static int open_pytorch(void **state)
+{
+    return open_model(state, "samples/fixtures/pytorch-tied.pt");
+}
+
+/* A lossy layer inside a stored zip member changes its bytes, so restore
+ * must write a CRC-32 that matches them or zip readers reject the file. */
+static void container_zip_crc_rewritten(void **state)
+{
+    fixture *f = *state;
+    el_error err;
+    long t = el_model_find(&f->ws.models[0], "embed.weight");
+    assert_true(t >= 0);
+    el_bound loose = { EL_BOUND_ABS, 1.0 };
+    assert_int_equal(el_layer_set_plan(&f->ws, 0, (size_t)t, loose, el_codec_find("int4"),
+                                       &err), 0);
+
+    el_export_report report;
+    assert_int_equal(el_export(&f->ws, 0, f->out, NULL, NULL, &report, &err), 0);
+    assert_false(report.layers[t].exact);
+    el_export_report_free(&report);
+
+    char restored[160];
+    snprintf(restored, sizeof restored, "%s/restored.pt", f->dir);
+    assert_int_equal(el_restore(f->out, restored, NULL, NULL, &err), 0);
+
+    size_t len;
+    uint8_t *bytes = read_file(restored, &len);
+    assert_non_null(bytes);
+    el_zip zip;
+    assert_int_equal(el_zip_read(bytes, len, restored, &zip, &err), 0);
+    for (size_t i = 0; i < zip.n_entries; i++) {
+        uint8_t *member = NULL;
+        if (el_zip_extract(bytes, len, &zip.entries[i], &member, &err) != 0)
+            fail_msg("member %s: %s", zip.entries[i].name, err.msg);
+        free(member);
+    }
+    el_zip_free(&zip);
+    free(bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +304,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(container_cancel_leaves_nothing, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_unwritable_path_fails, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_damage_rejected, open_sample, close_fixture),
+        cmocka_unit_test_setup_teardown(container_zip_crc_rewritten, open_pytorch, close_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,8 @@ static void print_model(const el_workspace *ws, size_t m)
            (unsigned long long)el_model_parameters(model),
            el_format_bytes(el_model_tensor_bytes(model), size, sizeof size));
 
+    if (model->metadata_json != NULL)
+        printf("metadata: %s\n", model->metadata_json);
     printf("predicted ratio:");
     for (size_t i = 0; el_codecs[i] != NULL; i++) {
         double ratio = el_model_predicted_ratio(ws, m, el_codecs[i]);
@@ -60,7 +62,7 @@ static void print_model(const el_workspace *ws, size_t m)
         double share = layer->stats.count
             ? (double)layer->stats.abs_lt_1 / (double)layer->stats.count : 0;
 
-        printf("%-40s %-5s %-16s %10llu %6.3f", tensor->name, el_dtype_name(tensor->dtype),
+        printf("%-40s %-5s %-16s %10llu %6.3f", tensor->name, el_tensor_type(tensor),
                shape, (unsigned long long)tensor->nbytes, share);
         if (layer->stats.exponent_hist != NULL)
             printf(" %6.2f", layer->stats.exponent_entropy);

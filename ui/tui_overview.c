@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "tui_app.h"
 
 /* Column where values start, after the labels. */
@@ -82,6 +84,26 @@ static void tui_ratio_line(tui_page *page, const char *name, double ratio,
     }
 }
 
+/* The format's metadata summary (GGUF key-values, ONNX producer) as
+ * "key value" lines, one per entry. */
+static void tui_metadata_lines(tui_page *page, const el_model *model)
+{
+    cJSON *root = model->metadata_json ? cJSON_Parse(model->metadata_json) : NULL;
+    const cJSON *item;
+    int first = 1;
+    cJSON_ArrayForEach(item, root) {
+        int y = tui_page_next(page);
+        if (first)
+            tui_label(y, "metadata");
+        first = 0;
+        char *value = cJSON_IsString(item) ? NULL : cJSON_PrintUnformatted(item);
+        tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL, "%-28s %s",
+                 item->string, value ? value : item->valuestring);
+        cJSON_free(value);
+    }
+    cJSON_Delete(root);
+}
+
 static void tui_model_section(tui_app *app, tui_page *page, size_t m)
 {
     const el_model *model = &app->ws->models[m];
@@ -103,6 +125,8 @@ static void tui_model_section(tui_app *app, tui_page *page, size_t m)
     tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
              "%s, %zu file%s, %zu tensors", model->format, model->n_files,
              model->n_files == 1 ? "" : "s", model->n_tensors);
+
+    tui_metadata_lines(page, model);
 
     y = tui_page_next(page);
     tui_label(y, "parameters");

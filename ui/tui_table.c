@@ -270,7 +270,7 @@ static void tui_cell(const tui_app *app, const tui_row *row, tui_column col,
         snprintf(buf, len, "%s", tui_model_label(app, row->model));
         break;
     case COL_DTYPE:
-        snprintf(buf, len, "%s", el_dtype_name(t->dtype));
+        snprintf(buf, len, "%s", el_tensor_type(t));
         break;
     case COL_SHAPE:
         el_shape_format(t, buf, len);
