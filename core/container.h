@@ -61,6 +61,12 @@ void el_export_report_free(el_export_report *report);
 int el_restore(const char *in_path, const char *out_path,
                el_progress_fn progress, void *ctx, el_error *err);
 
+/* Restores the model inside in_path in its source format into a temporary
+ * folder beside out_path, opens it, and writes all its tensors as one
+ * safetensors file at out_path. The temporary folder is removed. */
+int el_restore_safetensors(const char *in_path, const char *out_path,
+                           el_progress_fn progress, void *ctx, el_error *err);
+
 typedef struct el_verify_report {
     size_t tensors;
     size_t lossless_exact;    /* tensors that decode to their original bytes */

@@ -19,4 +19,9 @@
 int el_safetensors_parse(el_model *model, size_t file, const char *path,
                          el_error *err);
 
+/* Writes every tensor of model (any format) into one safetensors file at
+ * out_path, atomically. Tensor names must not exceed what a JSON key holds;
+ * block-quantized tensors become U8 with their source type in __metadata__. */
+int el_safetensors_write(const el_model *model, const char *out_path, el_error *err);
+
 #endif

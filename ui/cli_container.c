@@ -207,7 +207,7 @@ int el_cli_compress(int argc, char **argv)
  * exit status to return. */
 static int restore_usage(FILE *out)
 {
-    fputs("Usage: elves restore IN.elves -o OUT\n"
+    fputs("Usage: elves restore IN.elves -o OUT [--to source|safetensors]\n"
           "\n"
           "Writes the model stored in IN.elves back in its source format. OUT is the\n"
           "file to write for a single-file model, or a folder for a sharded one.\n"
@@ -215,6 +215,8 @@ static int restore_usage(FILE *out)
           "for byte, and a model compressed losslessly is identical to the original.\n"
           "\n"
           "  -o, --output PATH  file or folder to write (files replaced atomically)\n"
+          "  --to FORMAT        source (default): the format the model came in;\n"
+          "                     safetensors: one .safetensors file with every tensor\n"
           "  -h, --help         show this help\n", out);
     return 0;
 }
@@ -223,15 +225,24 @@ int el_cli_restore(int argc, char **argv)
 {
     static const struct option options[] = {
         { "output", required_argument, NULL, 'o' },
+        { "to", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *out_path = NULL;
+    int to_safetensors = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
         if (c == 'o') {
             out_path = optarg;
+        } else if (c == 't' && (strcmp(optarg, "source") == 0
+                                || strcmp(optarg, "safetensors") == 0)) {
+            to_safetensors = strcmp(optarg, "safetensors") == 0;
+        } else if (c == 't') {
+            fprintf(stderr, "elves restore: invalid --to \"%s\": use source or safetensors\n",
+                    optarg);
+            return 2;
         } else if (c == 'h') {
             return restore_usage(stdout);
         } else {
@@ -246,7 +257,9 @@ int el_cli_restore(int argc, char **argv)
     }
 
     el_error err;
-    int rc = el_restore(argv[optind], out_path, el_cli_progress, NULL, &err);
+    int rc = to_safetensors
+                 ? el_restore_safetensors(argv[optind], out_path, el_cli_progress, NULL, &err)
+                 : el_restore(argv[optind], out_path, el_cli_progress, NULL, &err);
     el_cli_progress_done();
     if (rc != 0) {
         fprintf(stderr, "elves restore: %s\n", err.msg);
