@@ -21,6 +21,7 @@
 
 typedef struct el_export_layer {
     char *name;
+    size_t model;             /* index into the workspace's models */
     const char *codec;        /* codec name, static */
     uint64_t original;        /* bytes */
     uint64_t predicted;       /* bytes the prediction promised */
@@ -52,6 +53,14 @@ int el_export(const el_workspace *ws, size_t model, const char *out_path,
               el_progress_fn progress, void *ctx, el_export_report *report,
               el_error *err);
 
+/* Exports several models of the workspace into one container (a family:
+ * fine-tunes of one base, copies): a tensor identical to one of an earlier
+ * model, under the same codec and bound, is stored once. The report lists
+ * the layers of every model in order. */
+int el_export_models(const el_workspace *ws, const size_t *models, size_t n_models,
+                     const char *out_path, el_progress_fn progress, void *ctx,
+                     el_export_report *report, el_error *err);
+
 void el_export_report_free(el_export_report *report);
 
 /* Restores the model inside in_path. out_path is the file to write for a
@@ -61,11 +70,19 @@ void el_export_report_free(el_export_report *report);
 int el_restore(const char *in_path, const char *out_path,
                el_progress_fn progress, void *ctx, el_error *err);
 
-/* Restores the model inside in_path in its source format into a temporary
- * folder beside out_path, opens it, and writes all its tensors as one
+/* Restores one model of a container by its name (the base name of the path
+ * it was compressed from), or every model when model_name is NULL: a single
+ * model as el_restore does, several into out_path as a folder with one entry
+ * per model. */
+int el_restore_model(const char *in_path, const char *out_path, const char *model_name,
+                     el_progress_fn progress, void *ctx, el_error *err);
+
+/* Restores the model inside in_path (the one named model_name when it holds
+ * several) in its source format into a temporary folder beside out_path, opens it, and writes all its tensors as one
  * safetensors file at out_path. The temporary folder is removed. */
 int el_restore_safetensors(const char *in_path, const char *out_path,
-                           el_progress_fn progress, void *ctx, el_error *err);
+                           const char *model_name, el_progress_fn progress, void *ctx,
+                           el_error *err);
 
 typedef struct el_verify_report {
     size_t tensors;

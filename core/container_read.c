@@ -131,20 +131,41 @@ int el_container_open(const char *path, el_container *c, el_error *err)
                        "that wrote it", path, EL_CONTAINER_VERSION);
     }
 
-    cJSON *source = cJSON_GetObjectItemCaseSensitive(c->manifest, "source");
     c->blobs = required_array(c->manifest, "blobs", &c->n_blobs, err);
     c->tensors = c->blobs ? required_array(c->manifest, "tensors", &c->n_tensors, err) : NULL;
-    c->files = c->tensors && cJSON_IsObject(source)
-                   ? required_array(source, "files", &c->n_files, err) : NULL;
+    c->models = c->tensors ? required_array(c->manifest, "models", &c->n_models, err) : NULL;
     c->path = strdup(path);
-    if (c->files == NULL || c->path == NULL) {
-        if (!cJSON_IsObject(source))
-            el_fail(err, "manifest field \"source\" is missing");
+    rc = c->models != NULL && c->path != NULL ? 0 : -1;
+
+    const cJSON *model;
+    size_t index = 0;
+    cJSON_ArrayForEach(model, c->models) {
+        size_t n_files;
+        if (rc != 0)
+            break;
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(model, "path"))
+            || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(model, "format")))
+            rc = el_fail(err, "model %zu has no \"path\" or \"format\"", index);
+        else if (required_array((cJSON *)model, "files", &n_files, err) == NULL)
+            rc = el_fail_context(err, "model %zu", index);
+        index++;
+    }
+    if (rc == 0 && c->n_models == 0)
+        rc = el_fail(err, "the manifest lists no model");
+    if (rc != 0) {
         el_fail_context(err, "%s", path);
         el_container_close(c);
         return -1;
     }
     return 0;
+}
+
+const cJSON *el_container_model(const el_container *c, size_t index, const char **name)
+{
+    const cJSON *model = cJSON_GetArrayItem(c->models, (int)index);
+    if (name != NULL)
+        *name = cJSON_GetObjectItemCaseSensitive(model, "path")->valuestring;
+    return cJSON_GetObjectItemCaseSensitive(model, "files");
 }
 
 void el_container_close(el_container *c)

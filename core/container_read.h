@@ -15,8 +15,8 @@ typedef struct el_container {
     size_t size;
     uint64_t blobs_end;       /* offset of the manifest: blobs lie before it */
     cJSON *manifest;
-    cJSON *blobs, *tensors, *files;
-    size_t n_blobs, n_tensors, n_files;
+    cJSON *blobs, *tensors, *models;
+    size_t n_blobs, n_tensors, n_models;
 } el_container;
 
 /* Maps the file, checks the magic, trailer and manifest checksum, and
@@ -24,6 +24,10 @@ typedef struct el_container {
 int el_container_open(const char *path, el_container *c, el_error *err);
 
 void el_container_close(el_container *c);
+
+/* The "files" array of model `index` (validated by el_container_open), and
+ * the model's name (the base name of the path it was opened from). */
+const cJSON *el_container_model(const el_container *c, size_t index, const char **name);
 
 /* One tensor's manifest entry, validated. */
 typedef struct el_container_tensor {

@@ -2,10 +2,10 @@
  * tensor with its layer's codec, then the JSON manifest and the trailer.
  *
  * Manifest (version 1):
- *   {"elves": 1, "source": {"format", "path", "files": [
+ *   {"elves": 1, "models": [{"format", "path", "files": [
  *        {"name", "size", "xxh3_128", "segments": [{"blob": i, "size"} |
  *                                                  {"tensor": j}],
- *         "crc_fixups": [[start, length, crc_offset...]]}]},
+ *         "crc_fixups": [[start, length, crc_offset...]]}]}],
  *    "blobs": [{"offset", "length", "xxh64"}],
  *    "tensors": [{"name", "dtype", "shape", "bytes", "codec", "bound",
  *                 "zstd_level", "abs_bound", "blob" | "same_as",
@@ -34,8 +34,9 @@ typedef struct writer {
     el_progress_fn progress;
     void *ctx;
     uint64_t done, total;  /* progress, in source bytes */
-    long *slot;            /* per model tensor: its index in "tensors", or -1 */
+    long **slots;          /* [model][tensor]: index in "tensors", or -1 */
     size_t n_entries;      /* entries in "tensors" so far */
+    size_t report_base;    /* report->layers index of the current model's tensor 0 */
 } writer;
 
 static const char *base_name(const char *path)
@@ -243,6 +244,24 @@ static int encode_best(const el_workspace *ws, size_t m, size_t t,
     return el_fail_context(err, "export stopped");
 }
 
+/* The entry whose payload this tensor can share: an identical tensor
+ * written earlier, in this model or an earlier one of the container, under
+ * the same codec and bound. Returns -1 when there is none; the first copy
+ * normally comes first, and when a format's file order puts it later, this
+ * copy is simply stored again. */
+static long shared_entry(const writer *w, const el_workspace *ws, size_t m, size_t t)
+{
+    const el_layer *layer = &ws->layers[m][t];
+    if (!layer->dup.is_duplicate || w->slots[layer->dup.of.model] == NULL)
+        return -1;
+
+    const el_layer *first = &ws->layers[layer->dup.of.model][layer->dup.of.tensor];
+    if (first->chosen != layer->chosen || first->abs_bound != layer->abs_bound
+        || !el_bound_equal(first->bound, layer->bound))
+        return -1;
+    return w->slots[layer->dup.of.model][layer->dup.of.tensor];
+}
+
 static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
                         const char *out_path, cJSON *tensors, el_export_layer *rep,
                         el_error *err)
@@ -257,7 +276,7 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
         return -1;
     }
     cJSON_AddItemToArray(tensors, entry);
-    w->slot[t] = (long)w->n_entries++;
+    w->slots[m][t] = (long)w->n_entries++;
 
     char bound[64];
     el_bound_format(layer->bound, bound, sizeof bound);
@@ -269,10 +288,9 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
     rep->predicted = el_layer_predicted_bytes(ws, m, t);
     rep->lossless = layer->bound.kind == EL_BOUND_LOSSLESS;
 
-    /* The first copy is written earlier in file order in every format
-     * read so far; if not, this copy is simply stored again. */
-    if (el_layer_shares_payload(ws, m, t) && w->slot[layer->dup.of.tensor] >= 0)
-        return write_reference(w->slot[layer->dup.of.tensor], tensors, entry, rep, err);
+    long first = shared_entry(w, ws, m, t);
+    if (first >= 0)
+        return write_reference(first, tensors, entry, rep, err);
 
     attempt a;
     const el_codec *codec = NULL;
@@ -415,7 +433,8 @@ static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
         /* An empty tensor holds no bytes of the file, so it needs an entry
          * in the manifest but no segment, wherever its offset points. */
         if (tensor->nbytes == 0) {
-            if (write_tensor(w, ws, m, t, out_path, tensors, &report->layers[t], err) != 0)
+            if (write_tensor(w, ws, m, t, out_path, tensors,
+                             &report->layers[w->report_base + t], err) != 0)
                 return -1;
             continue;
         }
@@ -430,11 +449,12 @@ static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
                 || report_progress(w, tensor->offset - pos, file->name, err) != 0))
             return -1;
 
+        el_export_layer *rep = &report->layers[w->report_base + t];
         if (add_tensor_segment(segments, w->n_entries, err) != 0
-            || write_tensor(w, ws, m, t, out_path, tensors, &report->layers[t], err) != 0
+            || write_tensor(w, ws, m, t, out_path, tensors, rep, err) != 0
             || report_progress(w, tensor->nbytes, tensor->name, err) != 0)
             return -1;
-        report->predicted += report->layers[t].predicted;
+        report->predicted += rep->predicted;
         pos = tensor->offset + tensor->nbytes;
     }
 
@@ -460,28 +480,30 @@ static int write_files(writer *w, const el_workspace *ws, size_t m, const char *
     }
 
     size_t *order = malloc((model->n_tensors + 1) * sizeof *order);
-    w->slot = malloc((model->n_tensors + 1) * sizeof *w->slot);
-    if (order == NULL || w->slot == NULL) {
+    w->slots[m] = malloc((model->n_tensors + 1) * sizeof *w->slots[m]);
+    if (order == NULL || w->slots[m] == NULL) {
         free(order);
         return el_fail(err, "out of memory");
     }
     for (size_t t = 0; t < model->n_tensors; t++) {
         order[t] = t;
-        w->slot[t] = -1;
+        w->slots[m][t] = -1;
     }
     qsort_r(order, model->n_tensors, sizeof *order, compare_offsets, (void *)model);
 
     /* Derived tensors are restored by the segments that hold their bytes;
      * the report lists them with nothing stored. */
-    report->n_layers = model->n_tensors;
+    w->report_base = report->n_layers;
     for (size_t t = 0; t < model->n_tensors; t++) {
-        el_export_layer *rep = &report->layers[t];
+        el_export_layer *rep = &report->layers[w->report_base + t];
         rep->name = strdup(model->tensors[t].name);
+        rep->model = m;
         rep->original = model->tensors[t].nbytes;
         rep->derived = model->tensors[t].derived;
         rep->lossless = 1;
         rep->exact = 1;
         rep->codec = "-";
+        report->n_layers++;
         if (rep->name == NULL) {
             free(order);
             return el_fail(err, "out of memory");
@@ -494,6 +516,22 @@ static int write_files(writer *w, const el_workspace *ws, size_t m, const char *
                         report, err);
     free(order);
     return rc;
+}
+
+/* Adds one model's entry to "models" and writes its files. */
+static int write_model(writer *w, const el_workspace *ws, size_t m, const char *out_path,
+                       cJSON *models, cJSON *tensors, el_export_report *report,
+                       el_error *err)
+{
+    const el_model *model = &ws->models[m];
+    cJSON *entry = cJSON_CreateObject();
+    if (entry == NULL || !cJSON_AddItemToArray(models, entry))
+        return el_fail(err, "out of memory building the manifest");
+    cJSON *files = cJSON_AddArrayToObject(entry, "files");
+    if (files == NULL || add_string(entry, "format", model->format, err) != 0
+        || add_string(entry, "path", base_name(model->path), err) != 0)
+        return el_fail(err, "out of memory building the manifest");
+    return write_files(w, ws, m, out_path, files, tensors, report, err);
 }
 
 static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error *err)
@@ -523,39 +561,47 @@ static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error
     return rc;
 }
 
-int el_export(const el_workspace *ws, size_t m, const char *out_path,
-              el_progress_fn progress, void *ctx, el_export_report *report,
-              el_error *err)
+int el_export_models(const el_workspace *ws, const size_t *models, size_t n_models,
+                     const char *out_path, el_progress_fn progress, void *ctx,
+                     el_export_report *report, el_error *err)
 {
-    const el_model *model = &ws->models[m];
     memset(report, 0, sizeof *report);
-    report->layers = calloc(model->n_tensors + 1, sizeof *report->layers);
-    if (report->layers == NULL)
-        return el_fail(err, "out of memory");
-
+    size_t n_layers = 0;
+    for (size_t i = 0; i < n_models; i++)
+        n_layers += ws->models[models[i]].n_tensors;
+    report->layers = calloc(n_layers + 1, sizeof *report->layers);
     writer w = { .fd = -1, .progress = progress, .ctx = ctx };
-    for (size_t f = 0; f < model->n_files; f++) {
-        w.total += model->files[f].size;
-        report->original += model->files[f].size;
+    w.slots = calloc(ws->n_models, sizeof *w.slots);
+    if (report->layers == NULL || w.slots == NULL) {
+        free(w.slots);
+        return el_fail(err, "out of memory");
+    }
+
+    for (size_t i = 0; i < n_models; i++) {
+        const el_model *model = &ws->models[models[i]];
+        for (size_t f = 0; f < model->n_files; f++) {
+            w.total += model->files[f].size;
+            report->original += model->files[f].size;
+        }
     }
 
     cJSON *root = cJSON_CreateObject();
-    cJSON *source = cJSON_AddObjectToObject(root, "source");
-    cJSON *files = source ? cJSON_AddArrayToObject(source, "files") : NULL;
+    cJSON *model_list = cJSON_AddArrayToObject(root, "models");
     cJSON *tensors = cJSON_AddArrayToObject(root, "tensors");
     w.blobs = cJSON_AddArrayToObject(root, "blobs");
     int rc = -1;
-    if (files == NULL || tensors == NULL || w.blobs == NULL
-        || add_number(root, "elves", EL_CONTAINER_VERSION, err) != 0
-        || add_string(source, "format", model->format, err) != 0
-        || add_string(source, "path", base_name(model->path), err) != 0) {
+    if (model_list == NULL || tensors == NULL || w.blobs == NULL
+        || add_number(root, "elves", EL_CONTAINER_VERSION, err) != 0) {
         el_fail(err, "out of memory building the manifest");
         goto out;
     }
 
-    for (size_t f = 0; f < model->n_files; f++)
-        if (el_check_not_input(out_path, model->files[f].path, err) != 0)
-            goto out;
+    for (size_t i = 0; i < n_models; i++) {
+        const el_model *model = &ws->models[models[i]];
+        for (size_t f = 0; f < model->n_files; f++)
+            if (el_check_not_input(out_path, model->files[f].path, err) != 0)
+                goto out;
+    }
 
     w.fd = el_create_temp(out_path, &w.tmp, err);
     if (w.fd < 0)
@@ -564,8 +610,10 @@ int el_export(const el_workspace *ws, size_t m, const char *out_path,
         goto out;
     w.offset = EL_CONTAINER_MAGIC_LEN;
 
-    if (write_files(&w, ws, m, out_path, files, tensors, report, err) != 0
-        || write_manifest(&w, root, out_path, err) != 0)
+    for (size_t i = 0; i < n_models; i++)
+        if (write_model(&w, ws, models[i], out_path, model_list, tensors, report, err) != 0)
+            goto out;
+    if (write_manifest(&w, root, out_path, err) != 0)
         goto out;
 
     rc = el_commit_temp(w.fd, w.tmp, out_path, err);
@@ -576,9 +624,18 @@ int el_export(const el_workspace *ws, size_t m, const char *out_path,
 out:
     if (rc != 0)
         el_abandon_temp(w.fd, w.tmp);
-    free(w.slot);
+    for (size_t m = 0; m < ws->n_models; m++)
+        free(w.slots[m]);
+    free(w.slots);
     cJSON_Delete(root);
     return rc;
+}
+
+int el_export(const el_workspace *ws, size_t m, const char *out_path,
+              el_progress_fn progress, void *ctx, el_export_report *report,
+              el_error *err)
+{
+    return el_export_models(ws, &m, 1, out_path, progress, ctx, report, err);
 }
 
 void el_export_report_free(el_export_report *report)

@@ -353,12 +353,21 @@ static int open_index(el_model *m, const char *index, el_error *err)
     return rc;
 }
 
-/* Appends ", name" to a bounded list of found files for a message. */
+/* Appends ", name" to a bounded list of found files for a message, cutting
+ * what does not fit. Joined by hand: snprintf("%s%s") into the rest of a
+ * fixed buffer trips -Wformat-truncation at some optimisation levels. */
 static void list_append(char *list, size_t cap, const char *name)
 {
-    const size_t used = strlen(list);
-    if (used + 1 < cap)
-        snprintf(list + used, cap - used, "%s%s", used > 0 ? ", " : "", name);
+    size_t used = strlen(list);
+    const char *parts[2] = { used > 0 ? ", " : "", name };
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(parts[i]);
+        if (n > cap - 1 - used)
+            n = cap - 1 - used;
+        memcpy(list + used, parts[i], n);
+        used += n;
+    }
+    list[used] = '\0';
 }
 
 /* Picks what to open in a folder: the shard index if there is one, else its

@@ -25,8 +25,10 @@ static int check_file_name(const char *name, el_error *err)
     return 0;
 }
 
-/* Runs fn over every segment of file f in order, feeding the file hash. */
-typedef int (*segment_fn)(void *ctx, const uint8_t *bytes, size_t len, el_error *err);
+/* Called with every segment of a file in order: its decoded bytes, and the
+ * tensor entry it holds (-1 for opaque bytes). */
+typedef int (*segment_fn)(void *ctx, const uint8_t *bytes, size_t len, long tensor,
+                          el_error *err);
 
 static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, void *ctx,
                        el_progress_fn progress, void *pctx, uint64_t *done, uint64_t total,
@@ -49,6 +51,7 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
         uint8_t *bytes = NULL;
         size_t len = 0;
         uint64_t index;
+        long tensor = -1;
 
         if (cJSON_GetObjectItemCaseSensitive(seg, "tensor") != NULL) {
             el_container_tensor info;
@@ -59,6 +62,7 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
                 rc = el_container_decode(c, index, &bytes, err);
             if (rc == 0) {
                 len = info.nbytes;
+                tensor = (long)index;
                 *exact &= strcmp(info.hash, info.decoded_hash) == 0;
             }
         } else {
@@ -83,7 +87,7 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
 
         if (rc == 0) {
             XXH3_128bits_update(state, bytes, len);
-            rc = fn(ctx, bytes, len, err);
+            rc = fn(ctx, bytes, len, tensor, err);
         }
         free(bytes);
         if (rc != 0)
@@ -112,14 +116,35 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
     return 0;
 }
 
-static uint64_t total_size(const el_container *c)
+/* Bytes of every file of the selected models (all when only < 0). */
+static uint64_t total_size(const el_container *c, long only)
 {
     uint64_t total = 0, size;
-    const cJSON *file;
-    cJSON_ArrayForEach(file, c->files)
-        if (el_json_u64(file, "size", &size, NULL) == 0)
-            total += size;
+    for (size_t m = 0; m < c->n_models; m++) {
+        if (only >= 0 && (size_t)only != m)
+            continue;
+        const cJSON *file;
+        cJSON_ArrayForEach(file, el_container_model(c, m, NULL))
+            if (el_json_u64(file, "size", &size, NULL) == 0)
+                total += size;
+    }
     return total;
+}
+
+/* Index of the model whose name is `name`, or -1 with err listing them. */
+static long find_model(const el_container *c, const char *name, el_error *err)
+{
+    char names[256] = "";
+    for (size_t m = 0; m < c->n_models; m++) {
+        const char *model_name;
+        el_container_model(c, m, &model_name);
+        if (strcmp(model_name, name) == 0)
+            return (long)m;
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", model_name);
+    }
+    el_fail(err, "the container holds no model named \"%s\"; it holds: %s", name, names);
+    return -1;
 }
 
 /* Recomputes the CRC-32 fields a format keeps over byte ranges (zip members)
@@ -168,8 +193,10 @@ typedef struct file_sink {
     const char *path;
 } file_sink;
 
-static int write_segment(void *ctx, const uint8_t *bytes, size_t len, el_error *err)
+static int write_segment(void *ctx, const uint8_t *bytes, size_t len, long tensor,
+                         el_error *err)
 {
+    (void)tensor;
     file_sink *sink = ctx;
     return el_write_all(sink->fd, bytes, len, sink->path, err);
 }
@@ -183,52 +210,43 @@ static int file_name(const cJSON *file, const char **name, el_error *err)
     return check_file_name(*name, err);
 }
 
-int el_restore(const char *in_path, const char *out_path, el_progress_fn progress,
-               void *ctx, el_error *err)
+/* Restores the files of one model into out_path: the file itself for a
+ * single-file model, else a folder (created if missing) holding them. */
+static int restore_model(const el_container *c, size_t m, const char *out_path,
+                         el_progress_fn progress, void *ctx, uint64_t *done, uint64_t total,
+                         el_error *err)
 {
-    el_container c;
-    if (el_container_open(in_path, &c, err) != 0)
-        return -1;
-
-    int many = c.n_files > 1;
+    const cJSON *files = el_container_model(c, m, NULL);
+    int many = cJSON_GetArraySize(files) > 1;
     struct stat st;
-    if (!many && stat(out_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        el_container_close(&c);
-        return el_fail(err, "output %s is a folder, and %s holds a single-file model; give "
-                       "a file path such as %s/model.safetensors", out_path, in_path, out_path);
-    }
-    if (many && mkdir(out_path, 0755) != 0 && errno != EEXIST) {
-        el_container_close(&c);
+    if (!many && stat(out_path, &st) == 0 && S_ISDIR(st.st_mode))
+        return el_fail(err, "output %s is a folder, and the model is a single file; give "
+                       "a file path such as %s/model.safetensors", out_path, out_path);
+    if (many && mkdir(out_path, 0755) != 0 && errno != EEXIST)
         return el_fail(err, "cannot create folder %s: %s", out_path, strerror(errno));
-    }
 
-    uint64_t done = 0, total = total_size(&c);
-    int rc = 0;
     const cJSON *file;
-    cJSON_ArrayForEach(file, c.files) {
-        const char *name;
-        if ((rc = file_name(file, &name, err)) != 0)
-            break;
+    cJSON_ArrayForEach(file, files) {
+        const char *name = NULL;
+        int rc = file_name(file, &name, err);
+        if (rc != 0)
+            return -1;
 
         char *path = NULL;
         if (many && asprintf(&path, "%s/%s", out_path, name) < 0)
-            path = NULL;
+            return el_fail(err, "out of memory");
         const char *target = many ? path : out_path;
-        if (target == NULL) {
-            rc = el_fail(err, "out of memory");
-            break;
-        }
 
         char *tmp = NULL;
-        if ((rc = el_check_not_input(target, in_path, err)) != 0) {
-            free(path);
-            break;
-        }
-        int fd = el_create_temp(target, &tmp, err);
+        int fd = -1;
+        int exact = 1;
+        rc = el_check_not_input(target, c->path, err);
+        if (rc == 0 && (fd = el_create_temp(target, &tmp, err)) < 0)
+            rc = -1;
         file_sink sink = { fd, target };
-        int exact;
-        rc = fd < 0 ? -1 : decode_file(&c, file, write_segment, &sink, progress, ctx, &done,
-                                       total, &exact, err);
+        if (rc == 0)
+            rc = decode_file(c, file, write_segment, &sink, progress, ctx, done, total, &exact,
+                             err);
         if (rc == 0 && !exact)
             rc = fix_crcs(fd, target, file, err);
         if (rc == 0)
@@ -237,7 +255,42 @@ int el_restore(const char *in_path, const char *out_path, el_progress_fn progres
             el_abandon_temp(fd, tmp);
         free(path);
         if (rc != 0)
-            break;
+            return -1;
+    }
+    return 0;
+}
+
+int el_restore_model(const char *in_path, const char *out_path, const char *model_name,
+                     el_progress_fn progress, void *ctx, el_error *err)
+{
+    el_container c;
+    if (el_container_open(in_path, &c, err) != 0)
+        return -1;
+
+    long only = model_name != NULL ? find_model(&c, model_name, err) : -1;
+    int rc = model_name != NULL && only < 0 ? -1 : 0;
+    uint64_t done = 0, total = total_size(&c, only);
+
+    if (rc == 0 && (only >= 0 || c.n_models == 1)) {
+        rc = restore_model(&c, only >= 0 ? (size_t)only : 0, out_path, progress, ctx, &done,
+                           total, err);
+    } else if (rc == 0) {
+        /* Several models: one entry per model inside the output folder, named
+         * after the model. */
+        if (mkdir(out_path, 0755) != 0 && errno != EEXIST)
+            rc = el_fail(err, "cannot create folder %s: %s", out_path, strerror(errno));
+        for (size_t m = 0; rc == 0 && m < c.n_models; m++) {
+            const char *name;
+            el_container_model(&c, m, &name);
+            char *path = NULL;
+            if ((rc = check_file_name(name, err)) != 0)
+                break;
+            if (asprintf(&path, "%s/%s", out_path, name) < 0)
+                rc = el_fail(err, "out of memory");
+            else
+                rc = restore_model(&c, m, path, progress, ctx, &done, total, err);
+            free(path);
+        }
     }
 
     if (rc != 0)
@@ -246,58 +299,66 @@ int el_restore(const char *in_path, const char *out_path, el_progress_fn progres
     return rc;
 }
 
-static int discard_segment(void *ctx, const uint8_t *bytes, size_t len, el_error *err)
+int el_restore(const char *in_path, const char *out_path, el_progress_fn progress,
+               void *ctx, el_error *err)
 {
-    (void)ctx, (void)bytes, (void)len, (void)err;
-    return 0;
+    return el_restore_model(in_path, out_path, NULL, progress, ctx, err);
 }
 
+typedef struct verify_state {
+    const el_container *c;
+    const el_model *model;      /* to compare with, or NULL */
+    el_verify_report *report;
+} verify_state;
+
 /* Checks one decoded tensor against its bound and, if given, the model. */
-static int verify_tensor(const el_container *c, size_t i, const el_model *model,
-                         el_verify_report *report, el_error *err)
+static int verify_segment(void *ctx, const uint8_t *decoded, size_t len, long tensor,
+                          el_error *err)
 {
+    verify_state *v = ctx;
+    el_verify_report *report = v->report;
     el_container_tensor info;
-    uint8_t *decoded = NULL;
-    if (el_container_tensor_info(c, i, &info, err) != 0
-        || el_container_decode(c, i, &decoded, err) != 0)
+    (void)len;
+    if (tensor < 0)
+        return 0;
+    if (el_container_tensor_info(v->c, (size_t)tensor, &info, err) != 0)
         return -1;
 
-    int rc = 0;
+    report->tensors++;
     if (strcmp(info.hash, info.decoded_hash) == 0) {
         report->lossless_exact++;
     } else {
         if (!(info.max_error <= info.abs_bound))
-            rc = el_fail(err, "tensor \"%s\": recorded error %g exceeds its bound %g",
-                         info.name, info.max_error, info.abs_bound);
+            return el_fail(err, "tensor \"%s\": recorded error %g exceeds its bound %g",
+                           info.name, info.max_error, info.abs_bound);
         report->lossy_within++;
         if (info.max_error > report->worst_error)
             report->worst_error = info.max_error;
     }
+    if (v->model == NULL)
+        return 0;
 
-    long t = model != NULL ? el_model_find(model, info.name) : -1;
-    if (rc == 0 && model != NULL && t < 0)
-        rc = el_fail(err, "tensor \"%s\" is not in %s", info.name, model->path);
-    if (rc == 0 && t >= 0) {
-        const el_tensor *orig = &model->tensors[t];
-        if (orig->dtype != info.dtype || orig->nbytes != info.nbytes) {
-            rc = el_fail(err, "tensor \"%s\": %s has it as %s, %llu bytes; the container "
-                         "as %s, %llu bytes", info.name, model->path,
-                         el_dtype_name(orig->dtype), (unsigned long long)orig->nbytes,
-                         el_dtype_name(info.dtype), (unsigned long long)info.nbytes);
-        } else if (info.lossless) {
-            if (memcmp(orig->data, decoded, info.nbytes) != 0)
-                rc = el_fail(err, "tensor \"%s\" differs from %s although its bound is "
-                             "lossless", info.name, model->path);
-        } else {
-            double e = el_max_abs_error(info.dtype, orig->data, decoded, info.count);
-            if (!(e <= info.abs_bound))
-                rc = el_fail(err, "tensor \"%s\": error %g against %s exceeds its bound "
-                             "abs:%g", info.name, e, model->path, info.abs_bound);
-        }
-        report->compared++;
+    long t = el_model_find(v->model, info.name);
+    if (t < 0)
+        return el_fail(err, "tensor \"%s\" is not in %s", info.name, v->model->path);
+    const el_tensor *orig = &v->model->tensors[t];
+    report->compared++;
+    if (orig->dtype != info.dtype || orig->nbytes != info.nbytes)
+        return el_fail(err, "tensor \"%s\": %s has it as %s, %llu bytes; the container "
+                       "as %s, %llu bytes", info.name, v->model->path,
+                       el_dtype_name(orig->dtype), (unsigned long long)orig->nbytes,
+                       el_dtype_name(info.dtype), (unsigned long long)info.nbytes);
+    if (info.lossless) {
+        if (memcmp(orig->data, decoded, info.nbytes) != 0)
+            return el_fail(err, "tensor \"%s\" differs from %s although its bound is "
+                           "lossless", info.name, v->model->path);
+        return 0;
     }
-    free(decoded);
-    return rc;
+    double e = el_max_abs_error(info.dtype, orig->data, decoded, info.count);
+    if (!(e <= info.abs_bound))
+        return el_fail(err, "tensor \"%s\": error %g against %s exceeds its bound "
+                       "abs:%g", info.name, e, v->model->path, info.abs_bound);
+    return 0;
 }
 
 int el_verify(const char *in_path, const el_model *model, el_progress_fn progress,
@@ -308,23 +369,32 @@ int el_verify(const char *in_path, const el_model *model, el_progress_fn progres
     if (el_container_open(in_path, &c, err) != 0)
         return -1;
 
-    uint64_t done = 0, total = total_size(&c);
+    /* With several models, only the one named like the given model file is
+     * compared with it. */
+    long compare = -1;
     int rc = 0;
-    const cJSON *file;
-    cJSON_ArrayForEach(file, c.files) {
-        const char *name;
-        int exact;
-        rc = file_name(file, &name, err);
-        if (rc == 0)
-            rc = decode_file(&c, file, discard_segment, NULL, progress, ctx, &done, total,
-                             &exact, err);
-        if (rc != 0)
-            break;
+    if (model != NULL && c.n_models == 1) {
+        compare = 0;
+    } else if (model != NULL) {
+        const char *slash = strrchr(model->path, '/');
+        compare = find_model(&c, slash ? slash + 1 : model->path, err);
+        rc = compare < 0 ? -1 : 0;
     }
 
-    for (size_t i = 0; rc == 0 && i < c.n_tensors; i++) {
-        rc = verify_tensor(&c, i, model, report, err);
-        report->tensors = i + 1;
+    uint64_t done = 0, total = total_size(&c, -1);
+    for (size_t m = 0; rc == 0 && m < c.n_models; m++) {
+        verify_state v = { &c, (long)m == compare ? model : NULL, report };
+        const cJSON *file;
+        cJSON_ArrayForEach(file, el_container_model(&c, m, NULL)) {
+            const char *name;
+            int exact;
+            rc = file_name(file, &name, err);
+            if (rc == 0)
+                rc = decode_file(&c, file, verify_segment, &v, progress, ctx, &done, total,
+                                 &exact, err);
+            if (rc != 0)
+                break;
+        }
     }
 
     if (rc != 0)

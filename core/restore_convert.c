@@ -33,29 +33,44 @@ static void remove_folder(const char *dir)
     rmdir(dir);
 }
 
-/* Where the restored model opens from: its single file, else the file the
- * model was opened as (a GGUF first shard, an ONNX model, an index), else
- * the folder. */
-static int model_path(const char *in_path, const char *dir, char **out, int *single,
-                      el_error *err)
+/* Picks the model to convert (by name, or the only one) and where it opens
+ * from once restored into dir: its single file, else the file it was opened
+ * as (a GGUF first shard, an ONNX model, an index), else the folder. */
+static int model_path(const char *in_path, const char *dir, const char *model_name,
+                      char **out, int *single, el_error *err)
 {
     el_container c;
     if (el_container_open(in_path, &c, err) != 0)
         return -1;
 
-    const cJSON *source = cJSON_GetObjectItemCaseSensitive(c.manifest, "source");
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(source, "path");
-    const cJSON *first = cJSON_GetArrayItem(c.files, 0);
-    const cJSON *first_name = cJSON_GetObjectItemCaseSensitive(first, "name");
-    *single = c.n_files == 1;
+    size_t index = 0;
+    const char *name = NULL;
+    if (model_name == NULL && c.n_models > 1) {
+        el_container_close(&c);
+        return el_fail(err, "%s holds %zu models; choose one with --model", in_path,
+                       c.n_models);
+    }
+    for (size_t m = 0; model_name != NULL && m < c.n_models; m++) {
+        el_container_model(&c, m, &name);
+        if (strcmp(name, model_name) == 0)
+            index = m;
+    }
+    const cJSON *files = el_container_model(&c, index, &name);
+    if (model_name != NULL && strcmp(name, model_name) != 0) {
+        el_container_close(&c);
+        return el_fail(err, "%s holds no model named \"%s\"", in_path, model_name);
+    }
 
+    const cJSON *first_name = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(files, 0),
+                                                               "name");
+    *single = cJSON_GetArraySize(files) == 1;
     int n = -1;
     *out = NULL;
     if (*single && cJSON_IsString(first_name)
         && strchr(first_name->valuestring, '/') == NULL)
         n = asprintf(out, "%s/%s", dir, first_name->valuestring);
-    else if (!*single && cJSON_IsString(path) && strchr(path->valuestring, '/') == NULL)
-        n = asprintf(out, "%s/%s", dir, path->valuestring);
+    else if (!*single && strchr(name, '/') == NULL)
+        n = asprintf(out, "%s/%s", dir, name);
     else if (!*single)
         n = asprintf(out, "%s", dir);
     el_container_close(&c);
@@ -68,7 +83,8 @@ static int model_path(const char *in_path, const char *dir, char **out, int *sin
 }
 
 int el_restore_safetensors(const char *in_path, const char *out_path,
-                           el_progress_fn progress, void *ctx, el_error *err)
+                           const char *model_name, el_progress_fn progress, void *ctx,
+                           el_error *err)
 {
     char *copy = strdup(out_path);
     if (copy == NULL)
@@ -82,9 +98,9 @@ int el_restore_safetensors(const char *in_path, const char *out_path,
 
     char *path = NULL;
     int single = 0;
-    int rc = model_path(in_path, dir, &path, &single, err);
+    int rc = model_path(in_path, dir, model_name, &path, &single, err);
     if (rc == 0)
-        rc = el_restore(in_path, single ? path : dir, progress, ctx, err);
+        rc = el_restore_model(in_path, single ? path : dir, model_name, progress, ctx, err);
 
     /* A model given as a folder is opened as that folder again. */
     struct stat st;

@@ -79,6 +79,19 @@ cmp -s "$tmp/plan.elves" "$tmp/again.elves" || fail "the saved plan gives a diff
 "$ELVES" verify "$tmp/paper.elves" samples/stories260K.safetensors >/dev/null \
     || fail "verify after --policy elves-paper"
 
+# A family container: both members restore byte for byte, together into a
+# folder or one at a time with --model.
+"$ELVES" compress "$BUILD/samples/synth-base.safetensors" "$BUILD/samples/synth-finetune.safetensors" \
+    -o "$tmp/family.elves" >/dev/null || fail "compress a family"
+"$ELVES" restore "$tmp/family.elves" -o "$tmp/family" >/dev/null || fail "restore a family"
+for member in synth-base.safetensors synth-finetune.safetensors; do
+    cmp -s "$BUILD/samples/$member" "$tmp/family/$member" || fail "family member $member differs"
+done
+"$ELVES" restore "$tmp/family.elves" -o "$tmp/one.safetensors" --model synth-finetune.safetensors \
+    >/dev/null || fail "restore --model"
+cmp -s "$BUILD/samples/synth-finetune.safetensors" "$tmp/one.safetensors" \
+    || fail "restore --model gave different bytes"
+
 # Every command answers --help with status 0.
 for cmd in inspect compress restore verify; do
     "$ELVES" "$cmd" --help | grep -q "Usage: elves $cmd" || fail "$cmd --help"

@@ -254,6 +254,88 @@ static void container_damage_rejected(void **state)
     free(good);
 }
 
+#define SYNTH_FINETUNE "build/samples/synth-finetune.safetensors"
+
+static int open_family(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    const char *paths[2] = { SYNTH, SYNTH_FINETUNE };
+    el_error err;
+    if (f == NULL || el_workspace_open(&f->ws, paths, 2, &err) != 0
+        || el_workspace_analyse(&f->ws, NULL, NULL, &err) != 0) {
+        free(f);
+        return -1;
+    }
+    strcpy(f->dir, "/tmp/elves-test-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->out, sizeof f->out, "%s/family.elves", f->dir);
+    *state = f;
+    return 0;
+}
+
+static void assert_same_file(const char *a_path, const char *b_path)
+{
+    size_t a_len, b_len;
+    uint8_t *a = read_file(a_path, &a_len);
+    uint8_t *b = read_file(b_path, &b_len);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a_len, b_len);
+    assert_memory_equal(a, b, a_len);
+    free(a);
+    free(b);
+}
+
+/* Two models in one container: the tensors the fine-tune shares with its
+ * base are stored once, and each member restores byte for byte. */
+static void container_family_member_restore(void **state)
+{
+    fixture *f = *state;
+    el_error err;
+    size_t both[2] = { 0, 1 };
+    el_export_report report;
+    assert_int_equal(el_export_models(&f->ws, both, 2, f->out, NULL, NULL, &report, &err), 0);
+
+    size_t shared = 0, base_tensors = f->ws.models[0].n_tensors;
+    for (size_t i = base_tensors; i < report.n_layers; i++) {
+        assert_int_equal(report.layers[i].model, 1);
+        shared += report.layers[i].duplicate;
+    }
+    assert_true(shared >= 40);
+    el_export_report_free(&report);
+
+    char restored[160];
+    snprintf(restored, sizeof restored, "%s/finetune.safetensors", f->dir);
+    assert_int_equal(el_restore_model(f->out, restored, "synth-finetune.safetensors", NULL,
+                                      NULL, &err), 0);
+    assert_same_file(SYNTH_FINETUNE, restored);
+    snprintf(restored, sizeof restored, "%s/base.safetensors", f->dir);
+    assert_int_equal(el_restore_model(f->out, restored, "synth-base.safetensors", NULL, NULL,
+                                      &err), 0);
+    assert_same_file(SYNTH, restored);
+
+    assert_int_equal(el_restore_model(f->out, restored, "other.safetensors", NULL, NULL, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "synth-finetune.safetensors"));
+}
+
+/* The family container costs little more than its larger member alone. */
+static void container_family_stores_shared_once(void **state)
+{
+    fixture *f = *state;
+    el_error err;
+    el_export_report alone, family;
+    size_t both[2] = { 0, 1 };
+    char alone_path[160];
+    snprintf(alone_path, sizeof alone_path, "%s/alone.elves", f->dir);
+    assert_int_equal(el_export(&f->ws, 1, alone_path, NULL, NULL, &alone, &err), 0);
+    assert_int_equal(el_export_models(&f->ws, both, 2, f->out, NULL, NULL, &family, &err), 0);
+    assert_true(family.stored < alone.stored * 13 / 10);
+    el_export_report_free(&alone);
+    el_export_report_free(&family);
+}
+
 static int open_pytorch(void **state)
 {
     return open_model(state, "samples/fixtures/pytorch-tied.pt");
@@ -305,6 +387,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(container_unwritable_path_fails, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_damage_rejected, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_zip_crc_rewritten, open_pytorch, close_fixture),
+        cmocka_unit_test_setup_teardown(container_family_member_restore, open_family, close_fixture),
+        cmocka_unit_test_setup_teardown(container_family_stores_shared_once, open_family, close_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

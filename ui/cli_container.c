@@ -12,11 +12,16 @@
 
 static void compress_usage(FILE *out)
 {
-    fputs("Usage: elves compress MODEL -o OUT.elves [--bound B] [--codec C] [--policy P]\n                      [--plan FILE] [--level N]\n"
+    fputs("Usage: elves compress MODEL... -o OUT.elves [--bound B] [--codec C] [--policy P]\n"
+          "                      [--plan FILE] [--save-plan FILE] [--level N]\n"
           "\n"
-          "Writes MODEL into an .elves container. Every layer is decoded and measured\n"
-          "before the file is finished: an auto layer that misses its bound takes the\n"
-          "next codec that meets it; if a fixed codec misses, nothing is written.\n"
+          "Writes MODEL into an .elves container. Several models (fine-tunes of one\n"
+          "base, copies) go into one container that stores every tensor they share\n"
+          "once; `elves restore --model NAME` gets one back.\n"
+          "\n"
+          "Every layer is decoded and measured before the file is finished: an auto\n"
+          "layer that misses its bound takes the next codec that meets it; if a fixed\n"
+          "codec misses, nothing is written.\n"
           "The input is never modified.\n"
           "\n"
           "  -o, --output FILE  container to write (replaced atomically)\n"
@@ -46,15 +51,32 @@ static int apply_plan(el_workspace *ws, el_bound bound, const el_codec *codec,
                       size_t *fallbacks, el_error *err)
 {
     *fallbacks = 0;
-    for (size_t t = 0; t < ws->models[0].n_tensors; t++) {
-        if (codec != NULL && el_layer_set_plan(ws, 0, t, bound, codec, NULL) == 0)
-            continue;
-        if (codec != NULL)
-            (*fallbacks)++;
-        if (el_layer_set_plan(ws, 0, t, bound, NULL, err) != 0)
-            return -1;
+    for (size_t m = 0; m < ws->n_models; m++) {
+        for (size_t t = 0; t < ws->models[m].n_tensors; t++) {
+            if (codec != NULL && el_layer_set_plan(ws, m, t, bound, codec, NULL) == 0)
+                continue;
+            if (codec != NULL)
+                (*fallbacks)++;
+            if (el_layer_set_plan(ws, m, t, bound, NULL, err) != 0)
+                return -1;
+        }
     }
     return 0;
+}
+
+/* Exports every model of the workspace into one container. */
+static int export_all(const el_workspace *ws, const char *out_path, el_export_report *report,
+                      el_error *err)
+{
+    size_t *models = malloc(ws->n_models * sizeof *models);
+    if (models == NULL)
+        return el_fail(err, "out of memory");
+    for (size_t m = 0; m < ws->n_models; m++)
+        models[m] = m;
+    int rc = el_export_models(ws, models, ws->n_models, out_path, el_cli_progress, NULL,
+                              report, err);
+    free(models);
+    return rc;
 }
 
 static void print_report(const el_export_report *r, const char *out_path)
@@ -154,8 +176,8 @@ int el_cli_compress(int argc, char **argv)
             return 2;
         }
     }
-    if (optind != argc - 1 || out_path == NULL) {
-        fprintf(stderr, "elves compress: give exactly one MODEL and -o OUT.elves\n");
+    if (optind >= argc || out_path == NULL) {
+        fprintf(stderr, "elves compress: give at least one MODEL and -o OUT.elves\n");
         fprintf(stderr, "Run `elves compress --help` for the options.\n");
         return 2;
     }
@@ -165,9 +187,15 @@ int el_cli_compress(int argc, char **argv)
         return 2;
     }
 
+    size_t n_models = (size_t)(argc - optind);
+    if (n_models > 1 && (plan_path != NULL || save_path != NULL)) {
+        fprintf(stderr, "elves compress: --plan and --save-plan take one model; compress "
+                "a family with --bound, --codec and --policy\n");
+        return 2;
+    }
+
     el_workspace ws;
-    const char *model_path = argv[optind];
-    if (el_workspace_open(&ws, &model_path, 1, &err) != 0) {
+    if (el_workspace_open(&ws, (const char *const *)argv + optind, n_models, &err) != 0) {
         fprintf(stderr, "elves compress: %s\n", err.msg);
         return 1;
     }
@@ -187,7 +215,7 @@ int el_cli_compress(int argc, char **argv)
     if (rc == 0 && save_path != NULL)
         rc = el_plan_save(&ws, 0, save_path, &err);
     if (rc == 0)
-        rc = el_export(&ws, 0, out_path, el_cli_progress, NULL, &report, &err);
+        rc = export_all(&ws, out_path, &report, &err);
     el_cli_progress_done();
 
     if (rc == 0) {
@@ -207,7 +235,7 @@ int el_cli_compress(int argc, char **argv)
  * exit status to return. */
 static int restore_usage(FILE *out)
 {
-    fputs("Usage: elves restore IN.elves -o OUT [--to source|safetensors]\n"
+    fputs("Usage: elves restore IN.elves -o OUT [--model NAME] [--to source|safetensors]\n"
           "\n"
           "Writes the model stored in IN.elves back in its source format. OUT is the\n"
           "file to write for a single-file model, or a folder for a sharded one.\n"
@@ -215,6 +243,9 @@ static int restore_usage(FILE *out)
           "for byte, and a model compressed losslessly is identical to the original.\n"
           "\n"
           "  -o, --output PATH  file or folder to write (files replaced atomically)\n"
+          "  --model NAME       restore only this model of a family container (NAME is\n"
+          "                     the file or folder name it was compressed from); by\n"
+          "                     default every model, into OUT as a folder when several\n"
           "  --to FORMAT        source (default): the format the model came in;\n"
           "                     safetensors: one .safetensors file with every tensor\n"
           "  -h, --help         show this help\n", out);
@@ -226,16 +257,19 @@ int el_cli_restore(int argc, char **argv)
     static const struct option options[] = {
         { "output", required_argument, NULL, 'o' },
         { "to", required_argument, NULL, 't' },
+        { "model", required_argument, NULL, 'm' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *out_path = NULL;
+    const char *out_path = NULL, *model_name = NULL;
     int to_safetensors = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
         if (c == 'o') {
             out_path = optarg;
+        } else if (c == 'm') {
+            model_name = optarg;
         } else if (c == 't' && (strcmp(optarg, "source") == 0
                                 || strcmp(optarg, "safetensors") == 0)) {
             to_safetensors = strcmp(optarg, "safetensors") == 0;
@@ -258,8 +292,10 @@ int el_cli_restore(int argc, char **argv)
 
     el_error err;
     int rc = to_safetensors
-                 ? el_restore_safetensors(argv[optind], out_path, el_cli_progress, NULL, &err)
-                 : el_restore(argv[optind], out_path, el_cli_progress, NULL, &err);
+                 ? el_restore_safetensors(argv[optind], out_path, model_name, el_cli_progress,
+                                          NULL, &err)
+                 : el_restore_model(argv[optind], out_path, model_name, el_cli_progress, NULL,
+                                    &err);
     el_cli_progress_done();
     if (rc != 0) {
         fprintf(stderr, "elves restore: %s\n", err.msg);
