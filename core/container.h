@@ -73,16 +73,18 @@ int el_restore(const char *in_path, const char *out_path,
 /* Restores one model of a container by its name (the base name of the path
  * it was compressed from), or every model when model_name is NULL: a single
  * model as el_restore does, several into out_path as a folder with one entry
- * per model. */
+ * per model. base is the model that delta tensors were encoded against
+ * (checked by checksum), or NULL when there are none. */
 int el_restore_model(const char *in_path, const char *out_path, const char *model_name,
-                     el_progress_fn progress, void *ctx, el_error *err);
+                     const el_model *base, el_progress_fn progress, void *ctx,
+                     el_error *err);
 
 /* Restores the model inside in_path (the one named model_name when it holds
  * several) in its source format into a temporary folder beside out_path, opens it, and writes all its tensors as one
  * safetensors file at out_path. The temporary folder is removed. */
 int el_restore_safetensors(const char *in_path, const char *out_path,
-                           const char *model_name, el_progress_fn progress, void *ctx,
-                           el_error *err);
+                           const char *model_name, const el_model *base,
+                           el_progress_fn progress, void *ctx, el_error *err);
 
 typedef struct el_verify_report {
     size_t tensors;
@@ -94,8 +96,9 @@ typedef struct el_verify_report {
 
 /* Decodes every tensor of in_path and checks every checksum and bound. With
  * model non-NULL, also compares each tensor against that model's tensor of
- * the same name. Fails at the first problem, naming the tensor. */
-int el_verify(const char *in_path, const el_model *model,
+ * the same name. base is needed for delta tensors, as for restore. Fails at
+ * the first problem, naming the tensor. */
+int el_verify(const char *in_path, const el_model *model, const el_model *base,
               el_progress_fn progress, void *ctx, el_verify_report *report,
               el_error *err);
 

@@ -251,8 +251,18 @@ int el_container_tensor_info(const el_container *c, size_t index,
 
     if (el_dtype_parse(dtype, &out->dtype) != 0)
         return el_fail(err, "tensor \"%s\": unknown dtype \"%s\"", out->name, dtype);
-    out->codec = el_codec_find(codec);
-    if (out->codec == NULL)
+    out->codec_name = codec;
+    const cJSON *base_tensor = cJSON_GetObjectItemCaseSensitive(t, "base_tensor");
+    if (base_tensor != NULL) {
+        out->delta = el_delta_codec_find(codec);
+        out->base_tensor = json_string(t, "base_tensor", err);
+        out->base_hash = out->base_tensor ? json_string(t, "base_xxh3_128", err) : NULL;
+        if (out->base_hash == NULL)
+            return el_fail_context(err, "tensor \"%s\"", out->name);
+    } else {
+        out->codec = el_codec_find(codec);
+    }
+    if (out->codec == NULL && out->delta == NULL)
         return el_fail(err, "tensor \"%s\": unknown codec \"%s\"; this elves build does "
                        "not have it", out->name, codec);
     size_t size = el_dtype_size(out->dtype);
@@ -268,6 +278,33 @@ int el_container_tensor_info(const el_container *c, size_t index,
         return el_fail(err, "tensor \"%s\": abs_bound or max_error is missing", out->name);
     out->abs_bound = abs_bound->valuedouble;
     out->max_error = max_error->valuedouble;
+    return 0;
+}
+
+/* The base model's bytes for a delta tensor, checked by checksum. */
+static int base_bytes(const el_container *c, const el_container_tensor *info,
+                      const uint8_t **out, el_error *err)
+{
+    if (c->base == NULL)
+        return el_fail(err, "tensor \"%s\" is stored as a delta against a base model; pass "
+                       "that model with --base", info->name);
+
+    long t = el_model_find(c->base, info->base_tensor);
+    if (t < 0)
+        return el_fail(err, "tensor \"%s\" needs base tensor \"%s\", which %s does not "
+                       "have; pass the base model it was compressed against", info->name,
+                       info->base_tensor, c->base->path);
+    const el_tensor *bt = &c->base->tensors[t];
+    XXH128_hash_t h = XXH3_128bits(bt->data, bt->nbytes);
+    char actual[33];
+    snprintf(actual, sizeof actual, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+    if (bt->dtype != info->dtype || bt->nbytes != info->nbytes
+        || strcmp(actual, info->base_hash) != 0)
+        return el_fail(err, "tensor \"%s\": base tensor \"%s\" in %s is not the one it "
+                       "was compressed against (checksum differs); pass the same base model",
+                       info->name, info->base_tensor, c->base->path);
+    *out = bt->data;
     return 0;
 }
 
@@ -295,7 +332,7 @@ int el_container_decode(const el_container *c, size_t index, uint8_t **out,
         || el_json_u64(stored, "blob", &blob, err) != 0)
         return el_fail_context(err, "tensor \"%s\"", info.name);
     if (stored_info.dtype != info.dtype || stored_info.nbytes != info.nbytes
-        || stored_info.codec != info.codec)
+        || stored_info.codec != info.codec || stored_info.delta != info.delta)
         return el_fail(err, "tensor \"%s\": same_as points at a tensor of another "
                        "type, size or codec", info.name);
 
@@ -311,9 +348,17 @@ int el_container_decode(const el_container *c, size_t index, uint8_t **out,
     if (decoded == NULL)
         return el_fail(err, "out of memory decoding tensor \"%s\" (%llu bytes)", info.name,
                        (unsigned long long)info.nbytes);
-    if (info.codec->decode(info.dtype, payload, payload_len, decoded, info.count, err) != 0) {
+    const uint8_t *base = NULL;
+    if (info.delta != NULL && base_bytes(c, &info, &base, err) != 0) {
         free(decoded);
-        return el_fail_context(err, "tensor \"%s\" (%s)", info.name, info.codec->name);
+        return -1;
+    }
+    int rc = info.delta != NULL
+        ? info.delta->decode(info.dtype, payload, payload_len, base, decoded, info.count, err)
+        : info.codec->decode(info.dtype, payload, payload_len, decoded, info.count, err);
+    if (rc != 0) {
+        free(decoded);
+        return el_fail_context(err, "tensor \"%s\" (%s)", info.name, info.codec_name);
     }
 
     XXH128_hash_t h = XXH3_128bits(decoded, info.nbytes);

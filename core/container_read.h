@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "../codecs/codec.h"
+#include "../codecs/delta.h"
+#include "model.h"
 #include "../codecs/error.h"
 
 typedef struct el_container {
@@ -17,6 +19,7 @@ typedef struct el_container {
     cJSON *manifest;
     cJSON *blobs, *tensors, *models;
     size_t n_blobs, n_tensors, n_models;
+    const el_model *base;     /* base model for delta tensors, set by the caller */
 } el_container;
 
 /* Maps the file, checks the magic, trailer and manifest checksum, and
@@ -35,7 +38,11 @@ typedef struct el_container_tensor {
     el_dtype dtype;
     uint64_t count;
     uint64_t nbytes;
-    const el_codec *codec;
+    const el_codec *codec;    /* NULL for a delta tensor */
+    const el_delta_codec *delta; /* the delta codec, or NULL */
+    const char *base_tensor;  /* for a delta: the base tensor's name and checksum */
+    const char *base_hash;
+    const char *codec_name;
     int lossless;             /* bound was lossless */
     double abs_bound;         /* for a lossy bound */
     double max_error;         /* measured at export */

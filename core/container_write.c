@@ -10,7 +10,9 @@
  *    "tensors": [{"name", "dtype", "shape", "bytes", "codec", "bound",
  *                 "zstd_level", "abs_bound", "blob" | "same_as",
  *                 "max_error", "rmse", "psnr", "rel_l2", "xxh3_128",
- *                 "decoded_xxh3_128"}]}
+ *                 "decoded_xxh3_128", and for a delta "base_tensor" and
+ *                 "base_xxh3_128"}]}
+ * A model encoded against a base names it in "base".
  * Offsets and sizes are bytes; "same_as" is the index of an earlier tensor
  * whose payload this one shares. */
 #include "container.h"
@@ -35,6 +37,7 @@ typedef struct writer {
     void *ctx;
     uint64_t done, total;  /* progress, in source bytes */
     long **slots;          /* [model][tensor]: index in "tensors", or -1 */
+    int uses_base;         /* some tensor of the current model is a delta */
     size_t n_entries;      /* entries in "tensors" so far */
     size_t report_base;    /* report->layers index of the current model's tensor 0 */
 } writer;
@@ -120,24 +123,49 @@ typedef struct attempt {
     int exact;             /* decoded bytes equal the original bytes */
 } attempt;
 
+/* A standalone codec, or a delta codec with the base tensor it encodes
+ * against. */
+typedef struct coder {
+    const char *name;
+    const el_codec *codec;
+    const el_delta_codec *delta;
+    const el_tensor *base;
+} coder;
+
+static int coder_encode(const coder *c, const el_tensor *t, const el_codec_params *params,
+                        el_buf *out, el_error *err)
+{
+    if (c->delta != NULL)
+        return c->delta->encode(t->dtype, t->data, c->base->data, t->count, params, out, err);
+    return c->codec->encode(t->dtype, t->data, t->count, params, out, err);
+}
+
+static int coder_decode(const coder *c, const el_tensor *t, const el_buf *payload,
+                        void *dst, el_error *err)
+{
+    if (c->delta != NULL)
+        return c->delta->decode(t->dtype, payload->data, payload->len, c->base->data, dst,
+                                t->count, err);
+    return c->codec->decode(t->dtype, payload->data, payload->len, dst, t->count, err);
+}
+
 /* Encodes one tensor, decodes it again and checks the result against the
  * layer's bound before anything is written. Returns 0 when it fits, 1 when
  * the codec missed the bound (err says by how much), -1 on a failure. */
-static int encode_checked(const el_tensor *t, const el_layer *layer,
-                          const el_codec *codec, const el_codec_params *params,
-                          attempt *a, el_error *err)
+static int encode_checked(const el_tensor *t, const el_layer *layer, const coder *c,
+                          const el_codec_params *params, attempt *a, el_error *err)
 {
-    if (codec->encode(t->dtype, t->data, t->count, params, &a->payload, err) != 0)
-        return el_fail_context(err, "tensor \"%s\": %s encode", t->name, codec->name);
+    if (coder_encode(c, t, params, &a->payload, err) != 0)
+        return el_fail_context(err, "tensor \"%s\": %s encode", t->name, c->name);
 
     uint8_t *decoded = malloc(t->nbytes ? t->nbytes : 1);
     if (decoded == NULL)
         return el_fail(err, "out of memory decoding tensor \"%s\" (%llu bytes)", t->name,
                        (unsigned long long)t->nbytes);
-    if (codec->decode(t->dtype, a->payload.data, a->payload.len, decoded, t->count, err) != 0) {
+    if (coder_decode(c, t, &a->payload, decoded, err) != 0) {
         free(decoded);
         return el_fail_context(err, "tensor \"%s\": %s decode of a fresh payload", t->name,
-                               codec->name);
+                               c->name);
     }
 
     hash_hex(decoded, t->nbytes, a->decoded_hash);
@@ -151,12 +179,12 @@ static int encode_checked(const el_tensor *t, const el_layer *layer,
 
     if (layer->bound.kind == EL_BOUND_LOSSLESS && !exact) {
         el_fail(err, "tensor \"%s\": codec %s did not restore the bytes exactly under a "
-                "lossless bound", t->name, codec->name);
+                "lossless bound", t->name, c->name);
         return 1;
     }
     if (layer->bound.kind != EL_BOUND_LOSSLESS && !(a->error.max_abs <= layer->abs_bound)) {
         el_fail(err, "tensor \"%s\": codec %s reached error %g, above the bound %g; "
-                "choose another codec for this layer", t->name, codec->name,
+                "choose another codec for this layer", t->name, c->name,
                 a->error.max_abs, layer->abs_bound);
         return 1;
     }
@@ -197,7 +225,9 @@ static int write_reference(long first, cJSON *tensors, cJSON *entry, el_export_l
     cJSON *max_error = cJSON_GetObjectItem(first_entry, "max_error");
 
     rep->duplicate = 1;
-    rep->codec = el_codec_find(codec->valuestring)->name;
+    const el_codec *standalone = el_codec_find(codec->valuestring);
+    rep->codec = standalone != NULL ? standalone->name
+                                    : el_delta_codec_find(codec->valuestring)->name;
     rep->error.max_abs = max_error->valuedouble;
     rep->exact = strcmp(hash->valuestring,
                         cJSON_GetObjectItem(entry, "xxh3_128")->valuestring) == 0;
@@ -206,8 +236,11 @@ static int write_reference(long first, cJSON *tensors, cJSON *entry, el_export_l
         || add_string(entry, "decoded_xxh3_128", hash->valuestring, err) != 0)
         return -1;
 
-    static const char *const copied[] = { "max_error", "rmse", "psnr", "rel_l2" };
+    static const char *const copied[] = { "max_error", "rmse", "psnr", "rel_l2",
+                                          "base_tensor", "base_xxh3_128" };
     for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++) {
+        if (cJSON_GetObjectItem(first_entry, copied[i]) == NULL)
+            continue;
         cJSON *item = cJSON_Duplicate(cJSON_GetObjectItem(first_entry, copied[i]), 0);
         if (item == NULL || !cJSON_AddItemToObject(entry, copied[i], item))
             return el_fail(err, "out of memory building the manifest");
@@ -215,26 +248,35 @@ static int write_reference(long first, cJSON *tensors, cJSON *entry, el_export_l
     return 0;
 }
 
-/* Tries the layer's codec and, for an auto layer, the other codecs that
- * honour its bound in order of predicted ratio, until one meets the bound
- * on the whole tensor: a prediction measured on a sample can be wrong. */
+/* Tries the layer's delta codec if it has one, then its codec and, for an
+ * auto layer, the other codecs that honour its bound in order of predicted
+ * ratio, until one meets the bound on the whole tensor: a prediction
+ * measured on a sample can be wrong. */
 static int encode_best(const el_workspace *ws, size_t m, size_t t,
-                       const el_codec_params *params, attempt *a,
-                       const el_codec **used, el_error *err)
+                       const el_codec_params *params, attempt *a, coder *used,
+                       el_error *err)
 {
     const el_tensor *tensor = &ws->models[m].tensors[t];
     const el_layer *layer = &ws->layers[m][t];
     int order[EL_MAX_CODECS];
     size_t n = el_layer_candidates(layer, ws->policy, order, EL_MAX_CODECS);
-    if (n == 0)
+    const el_delta_codec *delta = el_layer_delta(layer);
+    if (n == 0 && delta == NULL)
         return el_fail(err, "tensor \"%s\": no codec fits its plan", tensor->name);
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = delta != NULL ? 0 : 1; i <= n; i++) {
+        coder c = { 0 };
+        if (i == 0) {
+            c = (coder){ delta->name, NULL, delta, el_layer_base_tensor(ws, layer) };
+        } else {
+            c.codec = el_codecs[order[i - 1]];
+            c.name = c.codec->name;
+        }
+
         memset(a, 0, sizeof *a);
-        const el_codec *codec = el_codecs[order[i]];
-        int rc = encode_checked(tensor, layer, codec, params, a, err);
+        int rc = encode_checked(tensor, layer, &c, params, a, err);
         if (rc == 0) {
-            *used = codec;
+            *used = c;
             return 0;
         }
         el_buf_free(&a->payload);
@@ -293,21 +335,29 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
         return write_reference(first, tensors, entry, rep, err);
 
     attempt a;
-    const el_codec *codec = NULL;
+    coder used = { 0 };
     size_t blob;
-    int rc = encode_best(ws, m, t, &params, &a, &codec, err);
+    int rc = encode_best(ws, m, t, &params, &a, &used, err);
     if (rc != 0)
         return -1;
     rc = write_blob(w, &a.payload, out_path, &blob, err);
     rep->stored = a.payload.len;
-    rep->codec = codec->name;
+    rep->codec = used.name;
     rep->error = a.error;
     rep->exact = a.exact;
     el_buf_free(&a.payload);
     if (rc != 0)
         return -1;
 
-    if (add_string(entry, "codec", codec->name, err) != 0
+    if (used.delta != NULL) {
+        char base_hash[33];
+        hash_hex(used.base->data, used.base->nbytes, base_hash);
+        if (add_string(entry, "base_tensor", used.base->name, err) != 0
+            || add_string(entry, "base_xxh3_128", base_hash, err) != 0)
+            return -1;
+        w->uses_base = 1;
+    }
+    if (add_string(entry, "codec", used.name, err) != 0
         || add_number(entry, "blob", (double)blob, err) != 0
         || add_error_fields(entry, &a.error, err) != 0
         || add_string(entry, "decoded_xxh3_128", a.decoded_hash, err) != 0)
@@ -531,7 +581,17 @@ static int write_model(writer *w, const el_workspace *ws, size_t m, const char *
     if (files == NULL || add_string(entry, "format", model->format, err) != 0
         || add_string(entry, "path", base_name(model->path), err) != 0)
         return el_fail(err, "out of memory building the manifest");
-    return write_files(w, ws, m, out_path, files, tensors, report, err);
+
+    w->uses_base = 0;
+    if (write_files(w, ws, m, out_path, files, tensors, report, err) != 0)
+        return -1;
+
+    /* Restoring needs the same base: its name here for messages, and every
+     * delta tensor records its base tensor's checksum. */
+    if (w->uses_base && add_string(entry, "base", base_name(ws->models[ws->base].path),
+                                   err) != 0)
+        return -1;
+    return 0;
 }
 
 static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error *err)

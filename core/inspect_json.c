@@ -1,5 +1,7 @@
 #include "inspect_json.h"
 
+#include "chunks.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -87,6 +89,24 @@ static cJSON *tensor_json(const el_workspace *ws, size_t m, size_t t)
     cJSON_AddItemToObject(o, "order0_ratio", order0 > 0 ? cJSON_CreateNumber(order0)
                                                         : cJSON_CreateNull());
 
+    const el_tensor *base = el_layer_base_tensor(ws, layer);
+    if (base != NULL) {
+        cJSON *b = cJSON_AddObjectToObject(o, "base");
+        cJSON_AddStringToObject(b, "tensor", base->name);
+        cJSON_AddItemToObject(b, "rel_l2", number_or_null(layer->base_rel_l2));
+        cJSON *ratios = cJSON_AddObjectToObject(b, "predicted_ratio");
+        for (size_t i = 0; ratios != NULL && el_delta_codecs[i] != NULL && i < EL_MAX_DELTA;
+             i++) {
+            const el_prediction *p = &layer->delta_pred[i];
+            cJSON_AddItemToObject(ratios, el_delta_codecs[i]->name,
+                                  p->applicable ? cJSON_CreateNumber(p->ratio)
+                                                : cJSON_CreateNull());
+        }
+        const el_delta_codec *delta = el_layer_delta(layer);
+        cJSON_AddItemToObject(b, "codec", delta ? cJSON_CreateString(delta->name)
+                                                : cJSON_CreateNull());
+    }
+
     cJSON *policies = cJSON_AddObjectToObject(o, "policy");
     for (int p = 0; policies != NULL && p < EL_POLICY_COUNT; p++) {
         int choice = layer->policy_choice[p];
@@ -136,12 +156,40 @@ static cJSON *model_json(const el_workspace *ws, size_t m)
     return o;
 }
 
+/* Duplicates across the models at three granularities (tensors,
+ * content-defined chunks, fixed chunks), for a workspace of several. */
+static int add_dedup(cJSON *root, const el_workspace *ws, el_error *err)
+{
+    const el_model **models = calloc(ws->n_models, sizeof *models);
+    if (models == NULL)
+        return el_fail(err, "out of memory");
+    for (size_t m = 0; m < ws->n_models; m++)
+        models[m] = &ws->models[m];
+
+    el_dedup_report report;
+    int rc = el_dedup_analyse(models, ws->n_models, NULL, 0, 2, &report, err);
+    if (rc == 0) {
+        cJSON *dedup = el_dedup_json(&report, models, ws->n_models);
+        if (dedup == NULL)
+            rc = el_fail(err, "out of memory building the dedup report");
+        else
+            cJSON_AddItemToObject(root, "dedup", dedup);
+        el_dedup_report_free(&report);
+    }
+    free(models);
+    return rc;
+}
+
 char *el_inspect_json(const el_workspace *ws, el_error *err)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *models = root ? cJSON_AddArrayToObject(root, "models") : NULL;
     for (size_t m = 0; models != NULL && m < ws->n_models; m++)
         cJSON_AddItemToArray(models, model_json(ws, m));
+    if (ws->n_models > 1 && add_dedup(root, ws, err) != 0) {
+        cJSON_Delete(root);
+        return NULL;
+    }
 
     char *text = models ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);

@@ -261,11 +261,13 @@ static int restore_model(const el_container *c, size_t m, const char *out_path,
 }
 
 int el_restore_model(const char *in_path, const char *out_path, const char *model_name,
-                     el_progress_fn progress, void *ctx, el_error *err)
+                     const el_model *base, el_progress_fn progress, void *ctx,
+                     el_error *err)
 {
     el_container c;
     if (el_container_open(in_path, &c, err) != 0)
         return -1;
+    c.base = base;
 
     long only = model_name != NULL ? find_model(&c, model_name, err) : -1;
     int rc = model_name != NULL && only < 0 ? -1 : 0;
@@ -302,7 +304,7 @@ int el_restore_model(const char *in_path, const char *out_path, const char *mode
 int el_restore(const char *in_path, const char *out_path, el_progress_fn progress,
                void *ctx, el_error *err)
 {
-    return el_restore_model(in_path, out_path, NULL, progress, ctx, err);
+    return el_restore_model(in_path, out_path, NULL, NULL, progress, ctx, err);
 }
 
 typedef struct verify_state {
@@ -361,13 +363,14 @@ static int verify_segment(void *ctx, const uint8_t *decoded, size_t len, long te
     return 0;
 }
 
-int el_verify(const char *in_path, const el_model *model, el_progress_fn progress,
-              void *ctx, el_verify_report *report, el_error *err)
+int el_verify(const char *in_path, const el_model *model, const el_model *base,
+              el_progress_fn progress, void *ctx, el_verify_report *report, el_error *err)
 {
     memset(report, 0, sizeof *report);
     el_container c;
     if (el_container_open(in_path, &c, err) != 0)
         return -1;
+    c.base = base;
 
     /* With several models, only the one named like the given model file is
      * compared with it. */

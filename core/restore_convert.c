@@ -83,8 +83,8 @@ static int model_path(const char *in_path, const char *dir, const char *model_na
 }
 
 int el_restore_safetensors(const char *in_path, const char *out_path,
-                           const char *model_name, el_progress_fn progress, void *ctx,
-                           el_error *err)
+                           const char *model_name, const el_model *base,
+                           el_progress_fn progress, void *ctx, el_error *err)
 {
     char *copy = strdup(out_path);
     if (copy == NULL)
@@ -100,7 +100,8 @@ int el_restore_safetensors(const char *in_path, const char *out_path,
     int single = 0;
     int rc = model_path(in_path, dir, model_name, &path, &single, err);
     if (rc == 0)
-        rc = el_restore_model(in_path, single ? path : dir, model_name, progress, ctx, err);
+        rc = el_restore_model(in_path, single ? path : dir, model_name, base, progress, ctx,
+                              err);
 
     /* A model given as a folder is opened as that folder again. */
     struct stat st;

@@ -2,6 +2,7 @@
 #include "workspace.h"
 
 #include "plan.h"
+#include "workspace_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@ int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
     memset(ws, 0, sizeof *ws);
     ws->zstd_level = 3;
     ws->sample_bytes = EL_SAMPLE_BYTES;
+    ws->base = -1;
     if (n == 0)
         return el_fail(err, "no model given: pass at least one .safetensors file or folder");
 
@@ -37,8 +39,11 @@ int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
             el_workspace_close(ws);
             return el_fail(err, "out of memory for %zu tensors of %s", count, paths[m]);
         }
-        for (size_t t = 0; t < count; t++)
+        for (size_t t = 0; t < count; t++) {
             ws->layers[m][t].chosen = -1;
+            ws->layers[m][t].chosen_delta = -1;
+            ws->layers[m][t].base_tensor = -1;
+        }
     }
     return 0;
 }
@@ -74,7 +79,7 @@ static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
     }
 
     choose_codecs(ws, layer);
-    return 0;
+    return el_predict_deltas(ws, m, t, err);
 }
 
 int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
@@ -286,6 +291,8 @@ uint64_t el_layer_predicted_bytes(const el_workspace *ws, size_t model, size_t t
     uint64_t nbytes = ws->models[model].tensors[tensor].nbytes;
     if (el_layer_shares_payload(ws, model, tensor))
         return 0;
+    if (layer->chosen_delta >= 0)
+        return predicted_bytes(nbytes, &layer->delta_pred[layer->chosen_delta]);
     if (layer->chosen < 0)
         return nbytes;
     return predicted_bytes(nbytes, &layer->pred[layer->chosen]);
@@ -342,8 +349,10 @@ void el_workspace_set_policy(el_workspace *ws, el_policy policy)
 {
     ws->policy = policy;
     for (size_t m = 0; m < ws->n_models; m++)
-        for (size_t t = 0; t < ws->models[m].n_tensors; t++)
+        for (size_t t = 0; t < ws->models[m].n_tensors; t++) {
             choose_codecs(ws, &ws->layers[m][t]);
+            el_choose_delta(ws, &ws->layers[m][t]);
+        }
 }
 
 void el_workspace_close(el_workspace *ws)

@@ -7,11 +7,13 @@
 #include <stdint.h>
 
 #include "../codecs/codec.h"
+#include "../codecs/delta.h"
 #include "dedup.h"
 #include "model.h"
 #include "stats.h"
 
 #define EL_MAX_CODECS 16
+#define EL_MAX_DELTA 4
 
 /* Default bytes of each tensor that a prediction encodes. */
 #define EL_SAMPLE_BYTES (256u * 1024u)
@@ -75,6 +77,14 @@ typedef struct el_layer {
     el_prediction pred[EL_MAX_CODECS]; /* indexed like el_codecs, at `bound` */
     int chosen;                        /* index into el_codecs, or -1 */
     int policy_choice[EL_POLICY_COUNT]; /* what each policy would pick, or -1 */
+
+    /* Against the workspace's base model, when one is set and this layer has
+     * a tensor of the same name, dtype and shape there. */
+    long base_tensor;                  /* index in the base model, or -1 */
+    double base_rel_l2;                /* ||w - b||_2 / ||b||_2 */
+    el_prediction delta_pred[EL_MAX_DELTA]; /* indexed like el_delta_codecs */
+    int chosen_delta;                  /* index into el_delta_codecs when a delta
+                                          beats the standalone choice, else -1 */
 } el_layer;
 
 /* One rule of a plan file: layers whose name matches a glob get a bound and
@@ -95,6 +105,7 @@ typedef struct el_workspace {
     const el_codec *default_codec;
     el_plan_rule *rules;      /* from the last plan loaded */
     size_t n_rules;
+    long base;                /* model the others are encoded against, or -1 */
     size_t sample_bytes;      /* per-tensor sample for predictions */
 } el_workspace;
 
@@ -150,6 +161,23 @@ uint64_t el_layer_predicted_bytes(const el_workspace *ws, size_t model,
  * codec cannot take count as stored raw; 0 when it can take none. */
 double el_model_predicted_ratio(const el_workspace *ws, size_t model,
                                 const el_codec *codec);
+
+/* Makes model `base` the base of every other model (-1: none): pairs their
+ * tensors by name, dtype and shape, measures how far each moved, and
+ * predicts the delta codecs, which auto then weighs against standalone
+ * codecs. The base itself is not exported with its fine-tunes. */
+int el_workspace_set_base(el_workspace *ws, long base, el_error *err);
+
+/* The delta codec a layer will be exported with, or NULL. */
+const el_delta_codec *el_layer_delta(const el_layer *layer);
+
+/* The base tensor a layer is paired with, or NULL. */
+const el_tensor *el_layer_base_tensor(const el_workspace *ws, const el_layer *layer);
+
+/* Predicts ratio and error of a delta codec on a sample of src and base. */
+int el_delta_predict(const el_delta_codec *codec, el_dtype dt, const void *src,
+                     const void *base, size_t count, const el_codec_params *params,
+                     size_t sample_bytes, el_prediction *out, el_error *err);
 
 /* Predicted ratio of a whole model if every auto layer followed policy. */
 double el_model_policy_ratio(const el_workspace *ws, size_t model, el_policy policy);

@@ -92,6 +92,25 @@ done
 cmp -s "$BUILD/samples/synth-finetune.safetensors" "$tmp/one.safetensors" \
     || fail "restore --model gave different bytes"
 
+# A fine-tune against its base: smaller than alone, restored only with it.
+base="$BUILD/samples/synth-base.safetensors"
+finetune="$BUILD/samples/synth-finetune.safetensors"
+"$ELVES" compress "$finetune" -o "$tmp/alone.elves" >/dev/null || fail "compress the fine-tune"
+"$ELVES" compress "$finetune" --base "$base" -o "$tmp/delta.elves" >/dev/null \
+    || fail "compress --base"
+[ "$(wc -c <"$tmp/delta.elves")" -lt "$(wc -c <"$tmp/alone.elves")" ] \
+    || fail "the fine-tune with its base is not smaller than alone"
+if "$ELVES" restore "$tmp/delta.elves" -o "$tmp/ft.safetensors" 2>"$tmp/err"; then
+    fail "restore without --base succeeded"
+fi
+grep -q -- "--base" "$tmp/err" || fail "restore without --base: $(cat "$tmp/err")"
+"$ELVES" restore "$tmp/delta.elves" -o "$tmp/ft.safetensors" --base "$base" >/dev/null \
+    || fail "restore --base"
+cmp -s "$finetune" "$tmp/ft.safetensors" || fail "restore --base gave different bytes"
+"$ELVES" inspect --json --base "$base" "$finetune" >"$tmp/base.json" || fail "inspect --base"
+grep -q '"rel_l2"' "$tmp/base.json" || fail "inspect --base lacks rel_l2"
+grep -q '"dedup"' "$tmp/base.json" || fail "inspect of two models lacks the dedup object"
+
 # Every command answers --help with status 0.
 for cmd in inspect compress restore verify; do
     "$ELVES" "$cmd" --help | grep -q "Usage: elves $cmd" || fail "$cmd --help"

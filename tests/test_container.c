@@ -150,7 +150,7 @@ static void container_lossy_within_bound(void **state)
     el_export_report_free(&report);
 
     el_verify_report verify;
-    assert_int_equal(el_verify(f->out, &f->ws.models[0], NULL, NULL, &verify, &err), 0);
+    assert_int_equal(el_verify(f->out, &f->ws.models[0], NULL, NULL, NULL, &verify, &err), 0);
     assert_int_equal(verify.compared, f->ws.models[0].n_tensors);
     assert_int_equal(verify.lossy_within, f->ws.models[0].n_tensors);
     assert_true(verify.worst_error <= 1e-3);
@@ -246,7 +246,7 @@ static void container_damage_rejected(void **state)
         good[pos] ^= (uint8_t)(1u << (i % 8));
         write_file(damaged, good, len);
         el_verify_report verify;
-        assert_int_equal(el_verify(damaged, NULL, NULL, NULL, &verify, &err), -1);
+        assert_int_equal(el_verify(damaged, NULL, NULL, NULL, NULL, &verify, &err), -1);
         assert_int_equal(el_restore(damaged, restored, NULL, NULL, &err), -1);
         good[pos] ^= (uint8_t)(1u << (i % 8));
     }
@@ -308,15 +308,15 @@ static void container_family_member_restore(void **state)
     char restored[160];
     snprintf(restored, sizeof restored, "%s/finetune.safetensors", f->dir);
     assert_int_equal(el_restore_model(f->out, restored, "synth-finetune.safetensors", NULL,
-                                      NULL, &err), 0);
+                                      NULL, NULL, &err), 0);
     assert_same_file(SYNTH_FINETUNE, restored);
     snprintf(restored, sizeof restored, "%s/base.safetensors", f->dir);
     assert_int_equal(el_restore_model(f->out, restored, "synth-base.safetensors", NULL, NULL,
-                                      &err), 0);
+                                      NULL, &err), 0);
     assert_same_file(SYNTH, restored);
 
-    assert_int_equal(el_restore_model(f->out, restored, "other.safetensors", NULL, NULL, &err),
-                     -1);
+    assert_int_equal(el_restore_model(f->out, restored, "other.safetensors", NULL, NULL, NULL,
+                                      &err), -1);
     assert_non_null(strstr(err.msg, "synth-finetune.safetensors"));
 }
 
@@ -334,6 +334,44 @@ static void container_family_stores_shared_once(void **state)
     assert_true(family.stored < alone.stored * 13 / 10);
     el_export_report_free(&alone);
     el_export_report_free(&family);
+}
+
+/* A fine-tune stored as deltas against its base restores only with that
+ * base: without one, or with another model, it fails with a clear error. */
+static void container_delta_needs_its_base(void **state)
+{
+    fixture *f = *state;
+    el_error err;
+    assert_int_equal(el_workspace_set_base(&f->ws, 0, &err), 0);
+
+    size_t deltas = 0;
+    for (size_t t = 0; t < f->ws.models[1].n_tensors; t++)
+        deltas += el_layer_delta(&f->ws.layers[1][t]) != NULL;
+    assert_true(deltas > 0);
+
+    size_t finetune = 1;
+    el_export_report report;
+    assert_int_equal(el_export_models(&f->ws, &finetune, 1, f->out, NULL, NULL, &report, &err),
+                     0);
+    el_export_report_free(&report);
+
+    char restored[160];
+    snprintf(restored, sizeof restored, "%s/finetune.safetensors", f->dir);
+    assert_int_equal(el_restore_model(f->out, restored, NULL, NULL, NULL, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "--base"));
+    assert_int_equal(access(restored, F_OK), -1);
+
+    assert_int_equal(el_restore_model(f->out, restored, NULL, &f->ws.models[1], NULL, NULL,
+                                      &err), -1);
+    assert_non_null(strstr(err.msg, "checksum"));
+
+    assert_int_equal(el_restore_model(f->out, restored, NULL, &f->ws.models[0], NULL, NULL,
+                                      &err), 0);
+    assert_same_file(SYNTH_FINETUNE, restored);
+
+    el_verify_report verify;
+    assert_int_equal(el_verify(f->out, &f->ws.models[1], &f->ws.models[0], NULL, NULL, &verify,
+                               &err), 0);
 }
 
 static int open_pytorch(void **state)
@@ -389,6 +427,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(container_zip_crc_rewritten, open_pytorch, close_fixture),
         cmocka_unit_test_setup_teardown(container_family_member_restore, open_family, close_fixture),
         cmocka_unit_test_setup_teardown(container_family_stores_shared_once, open_family, close_fixture),
+        cmocka_unit_test_setup_teardown(container_delta_needs_its_base, open_family, close_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

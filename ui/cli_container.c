@@ -13,7 +13,7 @@
 static void compress_usage(FILE *out)
 {
     fputs("Usage: elves compress MODEL... -o OUT.elves [--bound B] [--codec C] [--policy P]\n"
-          "                      [--plan FILE] [--save-plan FILE] [--level N]\n"
+          "                      [--plan FILE] [--save-plan FILE] [--base BASE] [--level N]\n"
           "\n"
           "Writes MODEL into an .elves container. Several models (fine-tunes of one\n"
           "base, copies) go into one container that stores every tensor they share\n"
@@ -37,6 +37,9 @@ static void compress_usage(FILE *out)
           "  --plan FILE        bounds and codecs per layer from a JSON plan file\n"
           "                     (default, rules by name glob, per-layer overrides)\n"
           "  --save-plan FILE   write the plan used, with each layer's codec, to FILE\n"
+          "  --base BASE        store each layer of MODEL as a delta against the same\n"
+          "                     layer of BASE where that is smaller (a fine-tune and\n"
+          "                     its base); restore then needs the same BASE\n"
           "  --level N          zstd level of every zstd stage, 1-19 (default 3)\n"
           "  -h, --help         show this help\n"
           "\n"
@@ -64,17 +67,17 @@ static int apply_plan(el_workspace *ws, el_bound bound, const el_codec *codec,
     return 0;
 }
 
-/* Exports every model of the workspace into one container. */
-static int export_all(const el_workspace *ws, const char *out_path, el_export_report *report,
-                      el_error *err)
+/* Exports the workspace's models from `first` on into one container. */
+static int export_all(const el_workspace *ws, size_t first, const char *out_path,
+                      el_export_report *report, el_error *err)
 {
     size_t *models = malloc(ws->n_models * sizeof *models);
     if (models == NULL)
         return el_fail(err, "out of memory");
-    for (size_t m = 0; m < ws->n_models; m++)
-        models[m] = m;
-    int rc = el_export_models(ws, models, ws->n_models, out_path, el_cli_progress, NULL,
-                              report, err);
+    for (size_t m = first; m < ws->n_models; m++)
+        models[m - first] = m;
+    int rc = el_export_models(ws, models, ws->n_models - first, out_path, el_cli_progress,
+                              NULL, report, err);
     free(models);
     return rc;
 }
@@ -115,13 +118,14 @@ int el_cli_compress(int argc, char **argv)
         { "level", required_argument, NULL, 'l' },
         { "policy", required_argument, NULL, 'p' },
         { "plan", required_argument, NULL, 'P' },
+        { "base", required_argument, NULL, 'B' },
         { "save-plan", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     el_policy policy = EL_POLICY_AUTO;
     int policy_given = 0, bound_given = 0;
-    const char *out_path = NULL, *plan_path = NULL, *save_path = NULL;
+    const char *out_path = NULL, *plan_path = NULL, *save_path = NULL, *base_path = NULL;
     el_bound bound = { EL_BOUND_LOSSLESS, 0 };
     const el_codec *codec = NULL;
     int level = 3, c;
@@ -168,6 +172,9 @@ int el_cli_compress(int argc, char **argv)
         case 'S':
             save_path = optarg;
             break;
+        case 'B':
+            base_path = optarg;
+            break;
         case 'h':
             compress_usage(stdout);
             return 0;
@@ -194,8 +201,22 @@ int el_cli_compress(int argc, char **argv)
         return 2;
     }
 
+    /* With a base, the workspace opens it first and exports only the rest. */
+    const char **paths = calloc(n_models + 1, sizeof *paths);
+    if (paths == NULL) {
+        fprintf(stderr, "elves compress: out of memory\n");
+        return 1;
+    }
+    size_t n_paths = 0;
+    if (base_path != NULL)
+        paths[n_paths++] = base_path;
+    for (int i = optind; i < argc; i++)
+        paths[n_paths++] = argv[i];
+
     el_workspace ws;
-    if (el_workspace_open(&ws, (const char *const *)argv + optind, n_models, &err) != 0) {
+    int opened = el_workspace_open(&ws, paths, n_paths, &err);
+    free(paths);
+    if (opened != 0) {
         fprintf(stderr, "elves compress: %s\n", err.msg);
         return 1;
     }
@@ -206,16 +227,19 @@ int el_cli_compress(int argc, char **argv)
     el_export_report report;
     memset(&report, 0, sizeof report);
     int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
+    size_t first = base_path != NULL ? 1 : 0;
     if (rc == 0 && plan_path != NULL)
-        rc = el_plan_load(&ws, 0, plan_path, &err);
+        rc = el_plan_load(&ws, first, plan_path, &err);
     else if (rc == 0)
         rc = apply_plan(&ws, bound, codec, &fallbacks, &err);
     if (rc == 0 && policy_given)
         el_workspace_set_policy(&ws, policy);
+    if (rc == 0 && base_path != NULL)
+        rc = el_workspace_set_base(&ws, 0, &err);
     if (rc == 0 && save_path != NULL)
-        rc = el_plan_save(&ws, 0, save_path, &err);
+        rc = el_plan_save(&ws, first, save_path, &err);
     if (rc == 0)
-        rc = export_all(&ws, out_path, &report, &err);
+        rc = export_all(&ws, first, out_path, &report, &err);
     el_cli_progress_done();
 
     if (rc == 0) {
@@ -235,7 +259,8 @@ int el_cli_compress(int argc, char **argv)
  * exit status to return. */
 static int restore_usage(FILE *out)
 {
-    fputs("Usage: elves restore IN.elves -o OUT [--model NAME] [--to source|safetensors]\n"
+    fputs("Usage: elves restore IN.elves -o OUT [--model NAME] [--base BASE]\n"
+          "                     [--to source|safetensors]\n"
           "\n"
           "Writes the model stored in IN.elves back in its source format. OUT is the\n"
           "file to write for a single-file model, or a folder for a sharded one.\n"
@@ -243,6 +268,8 @@ static int restore_usage(FILE *out)
           "for byte, and a model compressed losslessly is identical to the original.\n"
           "\n"
           "  -o, --output PATH  file or folder to write (files replaced atomically)\n"
+          "  --base BASE        the base model the container was compressed against\n"
+          "                     (needed when it holds deltas; checked by checksum)\n"
           "  --model NAME       restore only this model of a family container (NAME is\n"
           "                     the file or folder name it was compressed from); by\n"
           "                     default every model, into OUT as a folder when several\n"
@@ -258,10 +285,11 @@ int el_cli_restore(int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "to", required_argument, NULL, 't' },
         { "model", required_argument, NULL, 'm' },
+        { "base", required_argument, NULL, 'B' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *out_path = NULL, *model_name = NULL;
+    const char *out_path = NULL, *model_name = NULL, *base_path = NULL;
     int to_safetensors = 0;
     int c;
     optind = 1;
@@ -270,6 +298,8 @@ int el_cli_restore(int argc, char **argv)
             out_path = optarg;
         } else if (c == 'm') {
             model_name = optarg;
+        } else if (c == 'B') {
+            base_path = optarg;
         } else if (c == 't' && (strcmp(optarg, "source") == 0
                                 || strcmp(optarg, "safetensors") == 0)) {
             to_safetensors = strcmp(optarg, "safetensors") == 0;
@@ -291,11 +321,19 @@ int el_cli_restore(int argc, char **argv)
     }
 
     el_error err;
+    el_model base;
+    memset(&base, 0, sizeof base);
+    if (base_path != NULL && el_model_open(base_path, &base, &err) != 0) {
+        fprintf(stderr, "elves restore: %s\n", err.msg);
+        return 1;
+    }
+    const el_model *with = base_path != NULL ? &base : NULL;
     int rc = to_safetensors
-                 ? el_restore_safetensors(argv[optind], out_path, model_name, el_cli_progress,
-                                          NULL, &err)
-                 : el_restore_model(argv[optind], out_path, model_name, el_cli_progress, NULL,
-                                    &err);
+                 ? el_restore_safetensors(argv[optind], out_path, model_name, with,
+                                          el_cli_progress, NULL, &err)
+                 : el_restore_model(argv[optind], out_path, model_name, with, el_cli_progress,
+                                    NULL, &err);
+    el_model_close(&base);
     el_cli_progress_done();
     if (rc != 0) {
         fprintf(stderr, "elves restore: %s\n", err.msg);
@@ -307,12 +345,13 @@ int el_cli_restore(int argc, char **argv)
 
 static void verify_usage(FILE *out)
 {
-    fputs("Usage: elves verify IN.elves [MODEL]\n"
+    fputs("Usage: elves verify IN.elves [MODEL] [--base BASE]\n"
           "\n"
           "Decodes every tensor of IN.elves and checks every checksum and every\n"
           "recorded error against its bound. With MODEL, also compares each tensor\n"
           "with the model's tensor of the same name: lossless layers must be equal\n"
-          "byte for byte, lossy ones within their bound.\n"
+          "byte for byte, lossy ones within their bound. --base gives the base model\n"
+          "of a container that holds deltas.\n"
           "\n"
           "  -h, --help  show this help\n", out);
 }
@@ -320,15 +359,21 @@ static void verify_usage(FILE *out)
 int el_cli_verify(int argc, char **argv)
 {
     static const struct option options[] = {
+        { "base", required_argument, NULL, 'B' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    const char *base_path = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         if (c == 'h') {
             verify_usage(stdout);
             return 0;
+        }
+        if (c == 'B') {
+            base_path = optarg;
+            continue;
         }
         fprintf(stderr, "Run `elves verify --help` for the options.\n");
         return 2;
@@ -348,11 +393,20 @@ int el_cli_verify(int argc, char **argv)
         return 1;
     }
 
+    el_model base;
+    memset(&base, 0, sizeof base);
+    if (base_path != NULL && el_model_open(base_path, &base, &err) != 0) {
+        fprintf(stderr, "elves verify: %s\n", err.msg);
+        el_model_close(&model);
+        return 1;
+    }
+
     el_verify_report report;
-    int rc = el_verify(argv[optind], positional == 2 ? &model : NULL, el_cli_progress, NULL,
-                       &report, &err);
+    int rc = el_verify(argv[optind], positional == 2 ? &model : NULL,
+                       base_path != NULL ? &base : NULL, el_cli_progress, NULL, &report, &err);
     el_cli_progress_done();
     el_model_close(&model);
+    el_model_close(&base);
     if (rc != 0) {
         fprintf(stderr, "elves verify: %s\n", err.msg);
         return 1;

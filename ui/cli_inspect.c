@@ -11,7 +11,7 @@
 
 static void inspect_usage(FILE *out)
 {
-    fputs("Usage: elves inspect MODEL... [--json] [--bound B] [--level N]\n"
+    fputs("Usage: elves inspect MODEL... [--json] [--bound B] [--base BASE] [--level N]\n"
           "\n"
           "Prints every tensor's dtype, shape, size, share of |w| < 1, exponent\n"
           "entropy, duplicate and the predicted ratio of each codec (original bytes\n"
@@ -19,6 +19,8 @@ static void inspect_usage(FILE *out)
           "\n"
           "  --json       print one JSON document instead of tables\n"
           "  --bound B    bound for every layer: lossless (default), abs:E or rel:R\n"
+          "  --base BASE  also open BASE and predict each layer as a delta against\n"
+          "               its layer of the same name (fine-tunes)\n"
           "  --level N    zstd level of every zstd stage, 1-19 (default 3)\n"
           "  -h, --help   show this help\n", out);
 }
@@ -99,11 +101,13 @@ int el_cli_inspect(int argc, char **argv)
         { "json", no_argument, NULL, 'j' },
         { "level", required_argument, NULL, 'l' },
         { "bound", required_argument, NULL, 'b' },
+        { "base", required_argument, NULL, 'B' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int json = 0, level = 3, c;
     el_bound bound = { EL_BOUND_LOSSLESS, 0 };
+    const char *base_path = NULL;
     el_error err;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hl:", options, NULL)) != -1) {
@@ -124,6 +128,9 @@ int el_cli_inspect(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'B':
+            base_path = optarg;
+            break;
         case 'h':
             inspect_usage(stdout);
             return 0;
@@ -138,9 +145,22 @@ int el_cli_inspect(int argc, char **argv)
         return 2;
     }
 
+    /* A base opens as the first model; every other model is paired with it. */
+    size_t n_paths = (size_t)(argc - optind) + (base_path != NULL);
+    const char **paths = calloc(n_paths, sizeof *paths);
+    if (paths == NULL) {
+        fprintf(stderr, "elves inspect: out of memory\n");
+        return 1;
+    }
+    if (base_path != NULL)
+        paths[0] = base_path;
+    for (int i = optind; i < argc; i++)
+        paths[(size_t)(i - optind) + (base_path != NULL)] = argv[i];
+
     el_workspace ws;
-    if (el_workspace_open(&ws, (const char *const *)argv + optind, (size_t)(argc - optind),
-                          &err) != 0) {
+    int opened = el_workspace_open(&ws, paths, n_paths, &err);
+    free(paths);
+    if (opened != 0) {
         fprintf(stderr, "elves inspect: %s\n", err.msg);
         return 1;
     }
@@ -149,6 +169,8 @@ int el_cli_inspect(int argc, char **argv)
     for (size_t m = 0; rc == 0 && m < ws.n_models; m++)
         for (size_t t = 0; rc == 0 && t < ws.models[m].n_tensors; t++)
             rc = el_layer_set_plan(&ws, m, t, bound, NULL, &err);
+    if (rc == 0 && base_path != NULL)
+        rc = el_workspace_set_base(&ws, 0, &err);
     el_cli_progress_done();
     if (rc != 0) {
         fprintf(stderr, "elves inspect: %s\n", err.msg);

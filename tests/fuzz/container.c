@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     el_verify_report report;
     el_error err;
     if (written == size)
-        el_verify(path, NULL, NULL, NULL, &report, &err);
+        el_verify(path, NULL, NULL, NULL, NULL, &report, &err);
     unlink(path);
     return 0;
 }
