@@ -1,9 +1,9 @@
 /* The delta codec table and the integer coding both delta codecs share.
  *
- * Integers are split as in the length codes of DEFLATE: u < 8 is its own
- * symbol; otherwise, with k the index of u's leading 1, the symbol is
- * 4 (k - 2) + (u >> (k - 2)), which keeps the two bits under the leading 1,
- * and the k - 2 bits below them go to a bit stream as they are. For 64-bit
+ * Integers are split as in the length codes of DEFLATE. A value u < 8 is
+ * its own symbol. Otherwise, with k the index of u's leading 1, the symbol
+ * is 4 (k - 2) + (u >> (k - 2)), which keeps the two bits under the leading
+ * 1, and the k - 2 bits below them go to a bit stream as they are. For 64-bit
  * values k <= 63, so the largest symbol is 4 * 61 + 7 = 251 and every
  * symbol fits a byte.
  *
@@ -138,7 +138,7 @@ typedef struct bit_reader {
     int n; /* pending bits in the low end of acc */
 } bit_reader;
 
-/* Reads nbits <= 32 bits. The caller has checked that the stream holds
+/* Reads nbits <= 32 bits. The caller has checked that the stream contains
  * every bit the symbols need. */
 static uint64_t bits_get32(bit_reader *b, int nbits)
 {
@@ -191,7 +191,7 @@ static void symbol_model_free(symbol_model *m)
     free(m->contexts);
 }
 
-/* Loads the exponents of a float base; leaves m empty for other dtypes. */
+/* Loads the exponents of a float base, and leaves m empty for other dtypes. */
 static int symbol_model_init(symbol_model *m, el_dtype dt, const void *base, size_t n,
                              el_error *err)
 {
@@ -212,7 +212,10 @@ static int symbol_model_init(symbol_model *m, el_dtype dt, const void *base, siz
         m->exponents[i] = (uint16_t)e;
         if (f.exponent_bits > 8) {
             e -= f.bias - WIDE_EXPONENT_OFFSET;
-            e = e < 0 ? 0 : e > 255 ? 255 : e;
+            if (e < 0)
+                e = 0;
+            if (e > 255)
+                e = 255;
         }
         m->contexts[i] = (uint8_t)e;
     }

@@ -37,8 +37,8 @@ const el_delta_codec *el_delta_codec_find(const char *name);
 /* Appends n unsigned integers, one per element: a bucket symbol per value
  * (the position of its leading 1 and the two bits under it) coded with
  * rANS, then the bits under those, stored as they are. For a float dtype
- * the symbols may be modelled by the exponents of the base elements at
- * base, whichever way codes smallest; base is not read for other dtypes. */
+ * the encoder may model the symbols by the exponents of the base elements,
+ * when that codes smaller. For other dtypes base is not read. */
 int el_delta_ints_encode(const uint64_t *values, size_t n, el_dtype dt, const void *base,
                          el_buf *out, el_error *err);
 

@@ -31,8 +31,9 @@
 #include <string.h>
 
 /* Encoder and decoder must round b + q * step identically, so no fused
- * multiply-add. GCC contracts only with -ffp-contract=fast, which -std=c11
- * turns off; clang needs the pragma. */
+ * multiply-add: reconstruct() keeps the product in its own statement, and
+ * the pragma turns contraction off in clang. GCC does not know the pragma,
+ * but under -std=c11 its default is -ffp-contract=off. */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif

@@ -81,8 +81,8 @@ static uint64_t from_key(const key_map *k, uint64_t key)
     return key;
 }
 
-/* Zigzag of the difference a - b of two keys, read as a signed number of
- * the element's width; the result fits that width. */
+/* Returns the zigzag of a - b for two keys, read as a signed number of the
+ * element's width. The result fits that width. */
 static uint64_t key_difference(const key_map *k, uint64_t a, uint64_t b)
 {
     uint64_t d = (a - b) & k->mask;

@@ -39,7 +39,16 @@ typedef enum variant {
 
 static size_t nan_row(el_dtype dt)
 {
-    return dt == EL_F64 ? 0 : dt == EL_F32 ? 1 : dt == EL_F16 ? 2 : 3;
+    switch (dt) {
+    case EL_F64:
+        return 0;
+    case EL_F32:
+        return 1;
+    case EL_F16:
+        return 2;
+    default:
+        return 3;
+    }
 }
 
 static void put_bits(el_dtype dt, uint8_t *dst, size_t i, uint64_t v)
@@ -276,8 +285,7 @@ static void xor_identical_is_tiny(void **state)
     }
 }
 
-/* One changed element among many identical ones costs a few bytes more than
- * none, not a table per byte plane. */
+/* One changed element among many identical ones adds a few bytes. */
 static void xor_one_change_is_small(void **state)
 {
     size_t n = MAX_COUNT;
@@ -299,9 +307,9 @@ static void xor_one_change_is_small(void **state)
     el_buf_free(&payload);
 }
 
-/* Weights moved by 3% of their spread, as a full fine-tune does: the delta
- * must beat the 32 bits of a raw float by a wide margin. About 21 bits per
- * element is the Gaussian limit here (log2 of the change in ulps + 2.05). */
+/* Weights moved by 3% of their spread, as in a full fine-tune. An estimate
+ * of the limit for Gaussian changes, log2 of the change in ulps plus 2.05,
+ * gives about 21 bits per element, so 23 leaves room for model overhead. */
 static void xor_small_changes_compress(void **state)
 {
     size_t n = 65536;
@@ -361,10 +369,10 @@ static void xor_specials_against_specials(void **state)
     }
 }
 
-/* The payload picks its symbol model per tensor (byte 4 here, after a
- * 3-byte count and the transform): one table for integers, a table per
- * base exponent where binades behave differently, and the rotated table
- * where every weight moved by about the same amount. */
+/* The payload picks its symbol model per tensor, stored in byte 4 here
+ * after a 3-byte count and the transform. Integers get one table. Floats
+ * whose binades change differently get a table per base exponent, and
+ * floats that all moved by about the same amount get the rotated table. */
 static void xor_symbol_models_round_trip(void **state)
 {
     size_t n = 65536;
