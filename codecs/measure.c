@@ -31,31 +31,64 @@ double el_max_abs_error(el_dtype dt, const void *a, const void *b, size_t count)
     return worst;
 }
 
-void el_error_stats_compute(el_dtype dt, const void *original, const void *decoded,
-                            size_t count, el_error_stats *out)
+void el_error_accum_add(el_error_accum *acc, el_dtype dt, const void *original,
+                        const void *decoded, size_t count)
 {
-    out->max_abs = el_max_abs_error(dt, original, decoded, count);
+    if (!acc->started) {
+        acc->lo = INFINITY;
+        acc->hi = -INFINITY;
+        acc->started = 1;
+    }
+    double e = el_max_abs_error(dt, original, decoded, count);
+    acc->max_abs = e > acc->max_abs ? e : acc->max_abs;
 
-    double sum_sq_diff = 0, sum_sq = 0;
-    double lo = INFINITY, hi = -INFINITY;
-    size_t finite = 0;
     for (size_t i = 0; i < count; i++) {
         double x = el_load_double(dt, original, i);
         double y = el_load_double(dt, decoded, i);
         if (!isfinite(x) || !isfinite(y))
             continue;
         double d = x - y;
-        sum_sq_diff += d * d;
-        sum_sq += x * x;
-        lo = x < lo ? x : lo;
-        hi = x > hi ? x : hi;
-        finite++;
+        acc->sum_sq_diff += d * d;
+        acc->sum_sq += x * x;
+        acc->lo = x < acc->lo ? x : acc->lo;
+        acc->hi = x > acc->hi ? x : acc->hi;
+        acc->finite++;
     }
+}
 
-    out->rmse = finite ? sqrt(sum_sq_diff / (double)finite) : 0.0;
-    out->rel_l2 = sum_sq > 0 ? sqrt(sum_sq_diff / sum_sq) : (sum_sq_diff > 0 ? INFINITY : 0.0);
+void el_error_accum_merge(el_error_accum *acc, const el_error_accum *part)
+{
+    if (!part->started)
+        return;
+    if (!acc->started) {
+        *acc = *part;
+        return;
+    }
+    acc->max_abs = part->max_abs > acc->max_abs ? part->max_abs : acc->max_abs;
+    acc->sum_sq_diff += part->sum_sq_diff;
+    acc->sum_sq += part->sum_sq;
+    acc->lo = part->lo < acc->lo ? part->lo : acc->lo;
+    acc->hi = part->hi > acc->hi ? part->hi : acc->hi;
+    acc->finite += part->finite;
+}
+
+void el_error_accum_finish(const el_error_accum *acc, el_error_stats *out)
+{
+    out->max_abs = acc->max_abs;
+    out->rmse = acc->finite ? sqrt(acc->sum_sq_diff / (double)acc->finite) : 0.0;
+    out->rel_l2 = acc->sum_sq > 0 ? sqrt(acc->sum_sq_diff / acc->sum_sq)
+                                  : (acc->sum_sq_diff > 0 ? INFINITY : 0.0);
     if (out->rmse == 0)
         out->psnr = INFINITY;
     else
-        out->psnr = hi > lo ? 20.0 * log10((hi - lo) / out->rmse) : -INFINITY;
+        out->psnr = acc->hi > acc->lo ? 20.0 * log10((acc->hi - acc->lo) / out->rmse)
+                                      : -INFINITY;
+}
+
+void el_error_stats_compute(el_dtype dt, const void *original, const void *decoded,
+                            size_t count, el_error_stats *out)
+{
+    el_error_accum acc = { 0 };
+    el_error_accum_add(&acc, dt, original, decoded, count);
+    el_error_accum_finish(&acc, out);
 }

@@ -3,6 +3,7 @@
 #define ELVES_MEASURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dtype.h"
 
@@ -21,5 +22,22 @@ typedef struct el_error_stats {
 
 void el_error_stats_compute(el_dtype dt, const void *original, const void *decoded,
                             size_t count, el_error_stats *out);
+
+/* The same figures gathered over a tensor decoded piece by piece: add each
+ * piece in order, then finish. Start from a zeroed accumulator. */
+typedef struct el_error_accum {
+    double max_abs;
+    double sum_sq_diff, sum_sq;
+    double lo, hi;
+    uint64_t finite;
+    int started;
+} el_error_accum;
+
+void el_error_accum_add(el_error_accum *acc, el_dtype dt, const void *original,
+                        const void *decoded, size_t count);
+void el_error_accum_finish(const el_error_accum *acc, el_error_stats *out);
+
+/* Adds the figures of `part` (gathered over a later piece) into acc. */
+void el_error_accum_merge(el_error_accum *acc, const el_error_accum *part);
 
 #endif

@@ -86,6 +86,11 @@ int el_restore_safetensors(const char *in_path, const char *out_path,
                            const char *model_name, const el_model *base,
                            el_progress_fn progress, void *ctx, el_error *err);
 
+/* Decodes the first tensor named `name` into a safetensors file holding
+ * only that tensor, reading none of the container's other payloads. */
+int el_restore_tensor(const char *in_path, const char *name, const char *out_path,
+                      const el_model *base, el_error *err);
+
 typedef struct el_verify_report {
     size_t tensors;
     size_t lossless_exact;    /* tensors that decode to their original bytes */

@@ -252,15 +252,13 @@ int el_container_tensor_info(const el_container *c, size_t index,
     if (el_dtype_parse(dtype, &out->dtype) != 0)
         return el_fail(err, "tensor \"%s\": unknown dtype \"%s\"", out->name, dtype);
     out->codec_name = codec;
-    const cJSON *base_tensor = cJSON_GetObjectItemCaseSensitive(t, "base_tensor");
-    if (base_tensor != NULL) {
-        out->delta = el_delta_codec_find(codec);
+    out->codec = el_codec_find(codec);
+    out->delta = el_delta_codec_find(codec);
+    if (cJSON_GetObjectItemCaseSensitive(t, "base_tensor") != NULL) {
         out->base_tensor = json_string(t, "base_tensor", err);
         out->base_hash = out->base_tensor ? json_string(t, "base_xxh3_128", err) : NULL;
         if (out->base_hash == NULL)
             return el_fail_context(err, "tensor \"%s\"", out->name);
-    } else {
-        out->codec = el_codec_find(codec);
     }
     if (out->codec == NULL && out->delta == NULL)
         return el_fail(err, "tensor \"%s\": unknown codec \"%s\"; this elves build does "
@@ -308,16 +306,47 @@ static int base_bytes(const el_container *c, const el_container_tensor *info,
     return 0;
 }
 
-int el_container_decode(const el_container *c, size_t index, uint8_t **out,
-                        el_error *err)
+/* Decodes one chunk of a tensor with the codec it names. */
+static int decode_chunk(const el_container *c, const el_container_tensor *info,
+                        const cJSON *chunk, uint64_t first, uint64_t count, uint8_t *dst,
+                        const uint8_t **base, el_error *err)
 {
-    *out = NULL;
+    uint64_t blob;
+    const cJSON *codec_name = cJSON_GetObjectItemCaseSensitive(chunk, "codec");
+    if (!cJSON_IsString(codec_name) || el_json_u64(chunk, "blob", &blob, err) != 0)
+        return el_fail(err, "a chunk has no blob or codec; the container is damaged");
+
+    const uint8_t *payload;
+    size_t payload_len;
+    if (el_container_blob(c, blob, &payload, &payload_len, err) != 0)
+        return -1;
+
+    const el_codec *codec = el_codec_find(codec_name->valuestring);
+    if (codec != NULL)
+        return codec->decode(info->dtype, payload, payload_len, dst, count, err);
+
+    const el_delta_codec *delta = el_delta_codec_find(codec_name->valuestring);
+    if (delta == NULL)
+        return el_fail(err, "unknown codec \"%s\"; this elves build does not have it",
+                       codec_name->valuestring);
+    if (info->base_tensor == NULL)
+        return el_fail(err, "delta chunk without a base tensor; the container is damaged");
+    if (*base == NULL && base_bytes(c, info, base, err) != 0)
+        return -1;
+    size_t size = el_dtype_size(info->dtype);
+    return delta->decode(info->dtype, payload, payload_len, *base + first * size, dst, count,
+                         err);
+}
+
+int el_container_decode_stream(const el_container *c, size_t index, el_chunk_sink sink,
+                               void *ctx, el_error *err)
+{
     el_container_tensor info;
     if (el_container_tensor_info(c, index, &info, err) != 0)
         return -1;
 
     /* A tensor stored once for several names points at the first one; the
-     * target must come earlier and hold its own blob, so references never
+     * target must come earlier and hold its own chunks, so references never
      * chain or loop. */
     const cJSON *entry = cJSON_GetArrayItem(c->tensors, (int)index);
     uint64_t source = index;
@@ -326,20 +355,88 @@ int el_container_decode(const el_container *c, size_t index, uint8_t **out,
             return el_fail(err, "tensor \"%s\": invalid same_as reference", info.name);
     }
     const cJSON *stored = cJSON_GetArrayItem(c->tensors, (int)source);
+    const cJSON *chunks = cJSON_GetObjectItemCaseSensitive(stored, "chunks");
     el_container_tensor stored_info;
-    uint64_t blob;
-    if (el_container_tensor_info(c, source, &stored_info, err) != 0
-        || el_json_u64(stored, "blob", &blob, err) != 0)
+    if (el_container_tensor_info(c, source, &stored_info, err) != 0)
         return el_fail_context(err, "tensor \"%s\"", info.name);
-    if (stored_info.dtype != info.dtype || stored_info.nbytes != info.nbytes
-        || stored_info.codec != info.codec || stored_info.delta != info.delta)
+    if (!cJSON_IsArray(chunks))
+        return el_fail(err, "tensor \"%s\": no chunk list; the container is damaged",
+                       info.name);
+    if (stored_info.dtype != info.dtype || stored_info.nbytes != info.nbytes)
         return el_fail(err, "tensor \"%s\": same_as points at a tensor of another "
-                       "type, size or codec", info.name);
+                       "type or size", info.name);
 
-    const uint8_t *payload;
-    size_t payload_len;
-    if (el_container_blob(c, blob, &payload, &payload_len, err) != 0)
-        return el_fail_context(err, "tensor \"%s\"", info.name);
+    size_t size = el_dtype_size(info.dtype);
+    XXH3_state_t *hash = XXH3_createState();
+    if (hash == NULL)
+        return el_fail(err, "out of memory");
+    XXH3_128bits_reset(hash);
+
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    uint64_t first = 0;
+    const uint8_t *base = NULL;
+    int rc = 0;
+    const cJSON *chunk;
+    cJSON_ArrayForEach(chunk, chunks) {
+        uint64_t count;
+        rc = el_json_u64(chunk, "count", &count, err);
+        if (rc == 0 && (count == 0 || count > info.count - first))
+            rc = el_fail(err, "chunk of %llu elements at element %llu overruns the %llu "
+                         "elements; the container is damaged", (unsigned long long)count,
+                         (unsigned long long)first, (unsigned long long)info.count);
+        if (rc == 0 && count * size > cap) {
+            free(buf);
+            cap = count * size;
+            buf = malloc(cap);
+            if (buf == NULL)
+                rc = el_fail(err, "out of memory for a %zu-byte chunk", cap);
+        }
+        if (rc == 0)
+            rc = decode_chunk(c, &stored_info, chunk, first, count, buf, &base, err);
+        if (rc == 0) {
+            XXH3_128bits_update(hash, buf, count * size);
+            rc = sink != NULL ? sink(ctx, buf, count * size, first * size, err) : 0;
+        }
+        if (rc != 0)
+            break;
+        first += count;
+    }
+    free(buf);
+    if (rc == 0 && first != info.count)
+        rc = el_fail(err, "chunks hold %llu of %llu elements; the container is damaged",
+                     (unsigned long long)first, (unsigned long long)info.count);
+
+    XXH128_hash_t h = XXH3_128bits_digest(hash);
+    XXH3_freeState(hash);
+    if (rc != 0)
+        return el_fail_context(err, "tensor \"%s\" (%s)", info.name, info.codec_name);
+
+    char actual[33];
+    snprintf(actual, sizeof actual, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+    const char *expected = info.lossless ? info.hash : info.decoded_hash;
+    if (strcmp(actual, expected) != 0)
+        return el_fail(err, "tensor \"%s\": checksum mismatch after decoding (stored %s, "
+                       "computed %s); the container is damaged", info.name, expected, actual);
+    return 0;
+}
+
+static int collect(void *ctx, const uint8_t *bytes, size_t len, uint64_t offset,
+                   el_error *err)
+{
+    (void)err;
+    memcpy((uint8_t *)ctx + offset, bytes, len);
+    return 0;
+}
+
+int el_container_decode(const el_container *c, size_t index, uint8_t **out,
+                        el_error *err)
+{
+    *out = NULL;
+    el_container_tensor info;
+    if (el_container_tensor_info(c, index, &info, err) != 0)
+        return -1;
     if (info.nbytes > SIZE_MAX / 2)
         return el_fail(err, "tensor \"%s\": %llu bytes is too large", info.name,
                        (unsigned long long)info.nbytes);
@@ -348,30 +445,10 @@ int el_container_decode(const el_container *c, size_t index, uint8_t **out,
     if (decoded == NULL)
         return el_fail(err, "out of memory decoding tensor \"%s\" (%llu bytes)", info.name,
                        (unsigned long long)info.nbytes);
-    const uint8_t *base = NULL;
-    if (info.delta != NULL && base_bytes(c, &info, &base, err) != 0) {
+    if (el_container_decode_stream(c, index, collect, decoded, err) != 0) {
         free(decoded);
         return -1;
     }
-    int rc = info.delta != NULL
-        ? info.delta->decode(info.dtype, payload, payload_len, base, decoded, info.count, err)
-        : info.codec->decode(info.dtype, payload, payload_len, decoded, info.count, err);
-    if (rc != 0) {
-        free(decoded);
-        return el_fail_context(err, "tensor \"%s\" (%s)", info.name, info.codec_name);
-    }
-
-    XXH128_hash_t h = XXH3_128bits(decoded, info.nbytes);
-    char actual[33];
-    snprintf(actual, sizeof actual, "%016llx%016llx", (unsigned long long)h.high64,
-             (unsigned long long)h.low64);
-    const char *expected = info.lossless ? info.hash : info.decoded_hash;
-    if (strcmp(actual, expected) != 0) {
-        free(decoded);
-        return el_fail(err, "tensor \"%s\": checksum mismatch after decoding (stored %s, "
-                       "computed %s); the container is damaged", info.name, expected, actual);
-    }
-
     *out = decoded;
     return 0;
 }

@@ -54,9 +54,21 @@ int el_container_tensor_info(const el_container *c, size_t index,
                              el_container_tensor *out, el_error *err);
 
 /* Decodes tensor `index` into a new buffer of info->nbytes bytes (caller
- * frees) and checks its blob checksum and its decoded checksum. */
+ * frees) and checks its blob checksums and its decoded checksum. */
 int el_container_decode(const el_container *c, size_t index, uint8_t **out,
                         el_error *err);
+
+/* Called with each decoded chunk of a tensor in order: its bytes and their
+ * offset in the tensor, in bytes. */
+typedef int (*el_chunk_sink)(void *ctx, const uint8_t *bytes, size_t len, uint64_t offset,
+                             el_error *err);
+
+/* Decodes tensor `index` chunk by chunk into sink (which may be NULL),
+ * holding one chunk in memory, then checks its decoded checksum. A sink
+ * has seen every chunk when the checksum fails, so a caller writing them
+ * must discard its output on failure. */
+int el_container_decode_stream(const el_container *c, size_t index, el_chunk_sink sink,
+                               void *ctx, el_error *err);
 
 /* Reads a non-negative integer field that must fit in 2^53. */
 int el_json_u64(const cJSON *obj, const char *key, uint64_t *out, el_error *err);

@@ -8,7 +8,8 @@
  *         "crc_fixups": [[start, length, crc_offset...]]}]}],
  *    "blobs": [{"offset", "length", "xxh64"}],
  *    "tensors": [{"name", "dtype", "shape", "bytes", "codec", "bound",
- *                 "zstd_level", "abs_bound", "blob" | "same_as",
+ *                 "zstd_level", "abs_bound",
+ *                 "chunks": [{"blob", "count", "codec"}] | "same_as",
  *                 "max_error", "rmse", "psnr", "rel_l2", "xxh3_128",
  *                 "decoded_xxh3_128", and for a delta "base_tensor" and
  *                 "base_xxh3_128"}]}
@@ -25,6 +26,7 @@
 #include <xxhash.h>
 
 #include "container_format.h"
+#include "tensor_encode.h"
 #include "../codecs/measure.h"
 
 typedef struct writer {
@@ -116,81 +118,6 @@ static int tensor_entry(const el_tensor *t, cJSON **out, el_error *err)
 }
 
 /* Result of trying one codec on one tensor. */
-typedef struct attempt {
-    el_buf payload;
-    el_error_stats error;
-    char decoded_hash[33];
-    int exact;             /* decoded bytes equal the original bytes */
-} attempt;
-
-/* A standalone codec, or a delta codec with the base tensor it encodes
- * against. */
-typedef struct coder {
-    const char *name;
-    const el_codec *codec;
-    const el_delta_codec *delta;
-    const el_tensor *base;
-} coder;
-
-static int coder_encode(const coder *c, const el_tensor *t, const el_codec_params *params,
-                        el_buf *out, el_error *err)
-{
-    if (c->delta != NULL)
-        return c->delta->encode(t->dtype, t->data, c->base->data, t->count, params, out, err);
-    return c->codec->encode(t->dtype, t->data, t->count, params, out, err);
-}
-
-static int coder_decode(const coder *c, const el_tensor *t, const el_buf *payload,
-                        void *dst, el_error *err)
-{
-    if (c->delta != NULL)
-        return c->delta->decode(t->dtype, payload->data, payload->len, c->base->data, dst,
-                                t->count, err);
-    return c->codec->decode(t->dtype, payload->data, payload->len, dst, t->count, err);
-}
-
-/* Encodes one tensor, decodes it again and checks the result against the
- * layer's bound before anything is written. Returns 0 when it fits, 1 when
- * the codec missed the bound (err says by how much), -1 on a failure. */
-static int encode_checked(const el_tensor *t, const el_layer *layer, const coder *c,
-                          const el_codec_params *params, attempt *a, el_error *err)
-{
-    if (coder_encode(c, t, params, &a->payload, err) != 0)
-        return el_fail_context(err, "tensor \"%s\": %s encode", t->name, c->name);
-
-    uint8_t *decoded = malloc(t->nbytes ? t->nbytes : 1);
-    if (decoded == NULL)
-        return el_fail(err, "out of memory decoding tensor \"%s\" (%llu bytes)", t->name,
-                       (unsigned long long)t->nbytes);
-    if (coder_decode(c, t, &a->payload, decoded, err) != 0) {
-        free(decoded);
-        return el_fail_context(err, "tensor \"%s\": %s decode of a fresh payload", t->name,
-                               c->name);
-    }
-
-    hash_hex(decoded, t->nbytes, a->decoded_hash);
-    int exact = memcmp(decoded, t->data, t->nbytes) == 0;
-    a->exact = exact;
-    if (exact)
-        a->error = (el_error_stats){ 0.0, 0.0, INFINITY, 0.0 };
-    else
-        el_error_stats_compute(t->dtype, t->data, decoded, t->count, &a->error);
-    free(decoded);
-
-    if (layer->bound.kind == EL_BOUND_LOSSLESS && !exact) {
-        el_fail(err, "tensor \"%s\": codec %s did not restore the bytes exactly under a "
-                "lossless bound", t->name, c->name);
-        return 1;
-    }
-    if (layer->bound.kind != EL_BOUND_LOSSLESS && !(a->error.max_abs <= layer->abs_bound)) {
-        el_fail(err, "tensor \"%s\": codec %s reached error %g, above the bound %g; "
-                "choose another codec for this layer", t->name, c->name,
-                a->error.max_abs, layer->abs_bound);
-        return 1;
-    }
-    return 0;
-}
-
 /* Metrics are written with three significant digits: they inform, the
  * bound check uses max_error, and full precision made the manifest of a
  * small model grow past what a lossy plan saved. JSON has no Inf, so a
@@ -248,44 +175,6 @@ static int write_reference(long first, cJSON *tensors, cJSON *entry, el_export_l
     return 0;
 }
 
-/* Tries the layer's delta codec if it has one, then its codec and, for an
- * auto layer, the other codecs that honour its bound in order of predicted
- * ratio, until one meets the bound on the whole tensor: a prediction
- * measured on a sample can be wrong. */
-static int encode_best(const el_workspace *ws, size_t m, size_t t,
-                       const el_codec_params *params, attempt *a, coder *used,
-                       el_error *err)
-{
-    const el_tensor *tensor = &ws->models[m].tensors[t];
-    const el_layer *layer = &ws->layers[m][t];
-    int order[EL_MAX_CODECS];
-    size_t n = el_layer_candidates(layer, ws->policy, order, EL_MAX_CODECS);
-    const el_delta_codec *delta = el_layer_delta(layer);
-    if (n == 0 && delta == NULL)
-        return el_fail(err, "tensor \"%s\": no codec fits its plan", tensor->name);
-
-    for (size_t i = delta != NULL ? 0 : 1; i <= n; i++) {
-        coder c = { 0 };
-        if (i == 0) {
-            c = (coder){ delta->name, NULL, delta, el_layer_base_tensor(ws, layer) };
-        } else {
-            c.codec = el_codecs[order[i - 1]];
-            c.name = c.codec->name;
-        }
-
-        memset(a, 0, sizeof *a);
-        int rc = encode_checked(tensor, layer, &c, params, a, err);
-        if (rc == 0) {
-            *used = c;
-            return 0;
-        }
-        el_buf_free(&a->payload);
-        if (rc < 0)
-            return -1;
-    }
-    return el_fail_context(err, "export stopped");
-}
-
 /* The entry whose payload this tensor can share: an identical tensor
  * written earlier, in this model or an earlier one of the container, under
  * the same codec and bound. Returns -1 when there is none; the first copy
@@ -302,6 +191,102 @@ static long shared_entry(const writer *w, const el_workspace *ws, size_t m, size
         || !el_bound_equal(first->bound, layer->bound))
         return -1;
     return w->slots[layer->dup.of.model][layer->dup.of.tensor];
+}
+
+/* Writes the chunks of one tensor, up to ws->threads encoded at a time and
+ * written in order, and records them with the tensor's error figures and
+ * the checksum of its decoded bytes. */
+static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
+                        const char *out_path, cJSON *entry, el_export_layer *rep,
+                        el_error *err)
+{
+    const el_tensor *tensor = &ws->models[m].tensors[t];
+    const el_layer *layer = &ws->layers[m][t];
+    size_t per_chunk = el_chunk_elements(tensor->dtype, ws->chunk_bytes);
+    size_t n_chunks = (tensor->count + per_chunk - 1) / per_chunk;
+    size_t batch = ws->threads > 1 ? (size_t)ws->threads : 1;
+
+    cJSON *chunks = cJSON_AddArrayToObject(entry, "chunks");
+    el_chunk_job *jobs = calloc(batch, sizeof *jobs);
+    XXH3_state_t *hash = XXH3_createState();
+    if (chunks == NULL || jobs == NULL || hash == NULL) {
+        free(jobs);
+        XXH3_freeState(hash);
+        return el_fail(err, "out of memory");
+    }
+    XXH3_128bits_reset(hash);
+
+    el_error_accum accum = { 0 };
+    int exact = 1, any_delta = 0, rc = 0;
+    const char *first_codec = NULL;
+    for (size_t start = 0; rc == 0 && start < n_chunks; start += batch) {
+        size_t n = n_chunks - start < batch ? n_chunks - start : batch;
+        for (size_t k = 0; k < n; k++) {
+            jobs[k].first = (start + k) * per_chunk;
+            jobs[k].count = tensor->count - jobs[k].first < per_chunk
+                                ? tensor->count - jobs[k].first : per_chunk;
+        }
+        rc = el_encode_chunks(ws, m, t, jobs, n, ws->threads, err);
+
+        for (size_t k = 0; rc == 0 && k < n; k++) {
+            size_t blob;
+            rc = write_blob(w, &jobs[k].payload, out_path, &blob, err);
+            cJSON *chunk = cJSON_CreateObject();
+            if (rc == 0 && (chunk == NULL || !cJSON_AddItemToArray(chunks, chunk)))
+                rc = el_fail(err, "out of memory building the manifest");
+            if (rc == 0 && (add_number(chunk, "blob", (double)blob, err) != 0
+                            || add_number(chunk, "count", (double)jobs[k].count, err) != 0
+                            || add_string(chunk, "codec", jobs[k].codec, err) != 0))
+                rc = -1;
+            if (rc != 0)
+                break;
+
+            XXH3_128bits_update(hash, jobs[k].decoded,
+                                jobs[k].count * el_dtype_size(tensor->dtype));
+            el_error_accum_merge(&accum, &jobs[k].accum);
+            exact &= jobs[k].exact;
+            any_delta |= jobs[k].is_delta;
+            rep->stored += jobs[k].payload.len;
+            first_codec = first_codec ? first_codec : jobs[k].codec;
+        }
+        for (size_t k = 0; k < n; k++)
+            el_chunk_job_clear(&jobs[k]);
+    }
+    free(jobs);
+
+    XXH128_hash_t h = XXH3_128bits_digest(hash);
+    XXH3_freeState(hash);
+    if (rc != 0)
+        return -1;
+
+    char decoded_hash[33];
+    snprintf(decoded_hash, sizeof decoded_hash, "%016llx%016llx",
+             (unsigned long long)h.high64, (unsigned long long)h.low64);
+    el_error_stats stats = { 0.0, 0.0, INFINITY, 0.0 };
+    if (!exact || layer->bound.kind != EL_BOUND_LOSSLESS)
+        el_error_accum_finish(&accum, &stats);
+
+    /* The tensor's codec is its first chunk's; a chunk that missed the
+     * bound with it names its own. */
+    const el_codec *standalone = el_layer_codec(layer);
+    rep->codec = first_codec ? first_codec : standalone ? standalone->name : "raw";
+    rep->error = stats;
+    rep->exact = exact;
+
+    const el_tensor *base = el_layer_base_tensor(ws, layer);
+    w->uses_base |= any_delta;
+    if (any_delta) {
+        char base_hash[33];
+        hash_hex(base->data, base->nbytes, base_hash);
+        if (add_string(entry, "base_tensor", base->name, err) != 0
+            || add_string(entry, "base_xxh3_128", base_hash, err) != 0)
+            return -1;
+    }
+    if (add_string(entry, "codec", rep->codec, err) != 0
+        || add_error_fields(entry, &stats, err) != 0
+        || add_string(entry, "decoded_xxh3_128", decoded_hash, err) != 0)
+        return -1;
+    return 0;
 }
 
 static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
@@ -334,35 +319,7 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
     if (first >= 0)
         return write_reference(first, tensors, entry, rep, err);
 
-    attempt a;
-    coder used = { 0 };
-    size_t blob;
-    int rc = encode_best(ws, m, t, &params, &a, &used, err);
-    if (rc != 0)
-        return -1;
-    rc = write_blob(w, &a.payload, out_path, &blob, err);
-    rep->stored = a.payload.len;
-    rep->codec = used.name;
-    rep->error = a.error;
-    rep->exact = a.exact;
-    el_buf_free(&a.payload);
-    if (rc != 0)
-        return -1;
-
-    if (used.delta != NULL) {
-        char base_hash[33];
-        hash_hex(used.base->data, used.base->nbytes, base_hash);
-        if (add_string(entry, "base_tensor", used.base->name, err) != 0
-            || add_string(entry, "base_xxh3_128", base_hash, err) != 0)
-            return -1;
-        w->uses_base = 1;
-    }
-    if (add_string(entry, "codec", used.name, err) != 0
-        || add_number(entry, "blob", (double)blob, err) != 0
-        || add_error_fields(entry, &a.error, err) != 0
-        || add_string(entry, "decoded_xxh3_128", a.decoded_hash, err) != 0)
-        return -1;
-    return 0;
+    return write_chunks(w, ws, m, t, out_path, entry, rep, err);
 }
 
 static int report_progress(writer *w, uint64_t bytes, const char *label, el_error *err)

@@ -25,10 +25,26 @@ static int check_file_name(const char *name, el_error *err)
     return 0;
 }
 
-/* Called with every segment of a file in order: its decoded bytes, and the
- * tensor entry it holds (-1 for opaque bytes). */
+/* Called with every piece of a file in order: its decoded bytes, the tensor
+ * entry it belongs to (-1 for opaque bytes) and, for a tensor, the piece's
+ * offset in it. A tensor arrives chunk by chunk. */
 typedef int (*segment_fn)(void *ctx, const uint8_t *bytes, size_t len, long tensor,
-                          el_error *err);
+                          uint64_t offset, el_error *err);
+
+typedef struct file_pass {
+    segment_fn fn;
+    void *ctx;
+    XXH3_state_t *hash;     /* of the whole file */
+    long tensor;
+} file_pass;
+
+static int pass_chunk(void *ctx, const uint8_t *bytes, size_t len, uint64_t offset,
+                      el_error *err)
+{
+    file_pass *p = ctx;
+    XXH3_128bits_update(p->hash, bytes, len);
+    return p->fn(p->ctx, bytes, len, p->tensor, offset, err);
+}
 
 static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, void *ctx,
                        el_progress_fn progress, void *pctx, uint64_t *done, uint64_t total,
@@ -58,8 +74,9 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
             rc = el_json_u64(seg, "tensor", &index, err);
             if (rc == 0)
                 rc = el_container_tensor_info(c, index, &info, err);
+            file_pass pass = { fn, ctx, state, (long)index };
             if (rc == 0)
-                rc = el_container_decode(c, index, &bytes, err);
+                rc = el_container_decode_stream(c, index, pass_chunk, &pass, err);
             if (rc == 0) {
                 len = info.nbytes;
                 tensor = (long)index;
@@ -85,9 +102,9 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
             len = size;
         }
 
-        if (rc == 0) {
+        if (rc == 0 && tensor < 0) {
             XXH3_128bits_update(state, bytes, len);
-            rc = fn(ctx, bytes, len, tensor, err);
+            rc = fn(ctx, bytes, len, -1, 0, err);
         }
         free(bytes);
         if (rc != 0)
@@ -194,9 +211,9 @@ typedef struct file_sink {
 } file_sink;
 
 static int write_segment(void *ctx, const uint8_t *bytes, size_t len, long tensor,
-                         el_error *err)
+                         uint64_t offset, el_error *err)
 {
-    (void)tensor;
+    (void)tensor, (void)offset;
     file_sink *sink = ctx;
     return el_write_all(sink->fd, bytes, len, sink->path, err);
 }
@@ -313,29 +330,32 @@ typedef struct verify_state {
     el_verify_report *report;
 } verify_state;
 
-/* Checks one decoded tensor against its bound and, if given, the model. */
+/* Checks each decoded chunk against its tensor's recorded bound and, if
+ * given, the model's tensor of the same name; counts a tensor at its first
+ * chunk. */
 static int verify_segment(void *ctx, const uint8_t *decoded, size_t len, long tensor,
-                          el_error *err)
+                          uint64_t offset, el_error *err)
 {
     verify_state *v = ctx;
     el_verify_report *report = v->report;
     el_container_tensor info;
-    (void)len;
     if (tensor < 0)
         return 0;
     if (el_container_tensor_info(v->c, (size_t)tensor, &info, err) != 0)
         return -1;
 
-    report->tensors++;
-    if (strcmp(info.hash, info.decoded_hash) == 0) {
-        report->lossless_exact++;
-    } else {
-        if (!(info.max_error <= info.abs_bound))
-            return el_fail(err, "tensor \"%s\": recorded error %g exceeds its bound %g",
-                           info.name, info.max_error, info.abs_bound);
-        report->lossy_within++;
-        if (info.max_error > report->worst_error)
-            report->worst_error = info.max_error;
+    if (offset == 0) {
+        report->tensors++;
+        if (strcmp(info.hash, info.decoded_hash) == 0) {
+            report->lossless_exact++;
+        } else {
+            if (!(info.max_error <= info.abs_bound))
+                return el_fail(err, "tensor \"%s\": recorded error %g exceeds its bound %g",
+                               info.name, info.max_error, info.abs_bound);
+            report->lossy_within++;
+            if (info.max_error > report->worst_error)
+                report->worst_error = info.max_error;
+        }
     }
     if (v->model == NULL)
         return 0;
@@ -344,19 +364,20 @@ static int verify_segment(void *ctx, const uint8_t *decoded, size_t len, long te
     if (t < 0)
         return el_fail(err, "tensor \"%s\" is not in %s", info.name, v->model->path);
     const el_tensor *orig = &v->model->tensors[t];
-    report->compared++;
+    report->compared += offset == 0;
     if (orig->dtype != info.dtype || orig->nbytes != info.nbytes)
         return el_fail(err, "tensor \"%s\": %s has it as %s, %llu bytes; the container "
                        "as %s, %llu bytes", info.name, v->model->path,
                        el_dtype_name(orig->dtype), (unsigned long long)orig->nbytes,
                        el_dtype_name(info.dtype), (unsigned long long)info.nbytes);
     if (info.lossless) {
-        if (memcmp(orig->data, decoded, info.nbytes) != 0)
+        if (memcmp(orig->data + offset, decoded, len) != 0)
             return el_fail(err, "tensor \"%s\" differs from %s although its bound is "
                            "lossless", info.name, v->model->path);
         return 0;
     }
-    double e = el_max_abs_error(info.dtype, orig->data, decoded, info.count);
+    size_t size = el_dtype_size(info.dtype);
+    double e = el_max_abs_error(info.dtype, orig->data + offset, decoded, len / size);
     if (!(e <= info.abs_bound))
         return el_fail(err, "tensor \"%s\": error %g against %s exceeds its bound "
                        "abs:%g", info.name, e, v->model->path, info.abs_bound);

@@ -1,4 +1,5 @@
-/* `restore --to safetensors`: restore the source files, then convert. */
+/* `restore --to safetensors` (restore the source files, then convert) and
+ * `restore --tensor` (decode one tensor, leaving the rest untouched). */
 #include "container.h"
 
 #include <dirent.h>
@@ -10,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "container_format.h"
 #include "container_read.h"
 #include "safetensors.h"
 
@@ -116,5 +118,107 @@ int el_restore_safetensors(const char *in_path, const char *out_path,
     }
     free(path);
     remove_folder(dir);
+    return rc;
+}
+
+typedef struct tensor_sink {
+    int fd;
+    const char *path;
+} tensor_sink;
+
+static int write_chunk(void *ctx, const uint8_t *bytes, size_t len, uint64_t offset,
+                       el_error *err)
+{
+    (void)offset;
+    tensor_sink *sink = ctx;
+    return el_write_all(sink->fd, bytes, len, sink->path, err);
+}
+
+/* The one-tensor safetensors header, padded with spaces to 8 bytes. */
+static char *single_header(const cJSON *entry, const el_container_tensor *info, size_t *len,
+                           el_error *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *t = cJSON_AddObjectToObject(root, info->name);
+    cJSON *shape = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(entry, "shape"), 1);
+    cJSON *offsets = cJSON_AddArrayToObject(t, "data_offsets");
+    if (t == NULL || shape == NULL || offsets == NULL) {
+        cJSON_Delete(root);
+        cJSON_Delete(shape);
+        el_fail(err, "out of memory");
+        return NULL;
+    }
+    cJSON_AddStringToObject(t, "dtype", el_dtype_name(info->dtype));
+    cJSON_AddItemToObject(t, "shape", shape);
+    cJSON_AddItemToArray(offsets, cJSON_CreateNumber(0));
+    cJSON_AddItemToArray(offsets, cJSON_CreateNumber((double)info->nbytes));
+
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (text == NULL) {
+        el_fail(err, "out of memory");
+        return NULL;
+    }
+    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
+    char *out = realloc(text, padded + 1);
+    if (out == NULL) {
+        free(text);
+        el_fail(err, "out of memory");
+        return NULL;
+    }
+    memset(out + n, ' ', padded - n);
+    out[padded] = '\0';
+    *len = padded;
+    return out;
+}
+
+int el_restore_tensor(const char *in_path, const char *name, const char *out_path,
+                      const el_model *base, el_error *err)
+{
+    el_container c;
+    if (el_container_open(in_path, &c, err) != 0)
+        return -1;
+    c.base = base;
+
+    el_container_tensor info;
+    size_t index = 0;
+    int rc = -1;
+    for (; index < c.n_tensors; index++) {
+        if (el_container_tensor_info(&c, index, &info, err) != 0)
+            break;
+        if (strcmp(info.name, name) == 0) {
+            rc = 0;
+            break;
+        }
+    }
+    if (rc != 0 && index == c.n_tensors)
+        el_fail(err, "%s holds no tensor named \"%s\"; `elves verify %s` lists the count, "
+                "`elves inspect` on the restored model the names", in_path, name, in_path);
+
+    size_t header_len = 0;
+    char *header = rc == 0
+        ? single_header(cJSON_GetArrayItem(c.tensors, (int)index), &info, &header_len, err)
+        : NULL;
+    char *tmp = NULL;
+    int fd = header != NULL ? el_create_temp(out_path, &tmp, err) : -1;
+    rc = fd < 0 ? -1 : 0;
+    uint8_t prefix[8];
+    for (int i = 0; i < 8; i++)
+        prefix[i] = (uint8_t)((uint64_t)header_len >> (8 * i));
+    if (rc == 0)
+        rc = el_write_all(fd, prefix, sizeof prefix, out_path, err);
+    if (rc == 0)
+        rc = el_write_all(fd, header, header_len, out_path, err);
+
+    tensor_sink sink = { fd, out_path };
+    if (rc == 0)
+        rc = el_container_decode_stream(&c, index, write_chunk, &sink, err);
+    if (rc == 0)
+        rc = el_commit_temp(fd, tmp, out_path, err);
+    else if (fd >= 0)
+        el_abandon_temp(fd, tmp);
+
+    free(header);
+    el_container_close(&c);
     return rc;
 }

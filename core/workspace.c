@@ -5,6 +5,9 @@
 #include "workspace_internal.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,8 @@ int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
 {
     memset(ws, 0, sizeof *ws);
     ws->zstd_level = 3;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    ws->threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
     ws->sample_bytes = EL_SAMPLE_BYTES;
     ws->base = -1;
     if (n == 0)
@@ -82,29 +87,109 @@ static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
     return el_predict_deltas(ws, m, t, err);
 }
 
+/* Statistics and predictions of every layer, shared out to ws->threads
+ * workers. Each layer is independent, so the results do not depend on the
+ * thread count. */
+typedef struct analysis {
+    el_workspace *ws;
+    size_t next;             /* next layer to take, counted over all models */
+    uint64_t done, total;    /* bytes analysed, for progress */
+    int failed, cancelled;
+    el_error err;            /* the first failure */
+    pthread_mutex_t lock;
+} analysis;
+
+static int analyse_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
+{
+    const el_model *model = &ws->models[m];
+    el_layer *layer = &ws->layers[m][t];
+    el_stats_free(&layer->stats);
+    if (el_stats_compute(&model->tensors[t], &layer->stats, err) != 0)
+        return el_fail_context(err, "%s: tensor \"%s\"", model->path, model->tensors[t].name);
+    if (predict_layer(ws, m, t, err) != 0)
+        return el_fail_context(err, "%s", model->path);
+    return 0;
+}
+
+static void *analysis_worker(void *arg)
+{
+    analysis *a = arg;
+    for (;;) {
+        pthread_mutex_lock(&a->lock);
+        size_t i = a->next++;
+        int stop = a->failed || a->cancelled;
+        pthread_mutex_unlock(&a->lock);
+        if (stop)
+            return NULL;
+
+        size_t m = 0;
+        while (m < a->ws->n_models && i >= a->ws->models[m].n_tensors)
+            i -= a->ws->models[m++].n_tensors;
+        if (m == a->ws->n_models)
+            return NULL;
+
+        el_error err;
+        int rc = analyse_layer(a->ws, m, i, &err);
+        pthread_mutex_lock(&a->lock);
+        if (rc != 0 && !a->failed) {
+            a->failed = 1;
+            a->err = err;
+        }
+        a->done += a->ws->models[m].tensors[i].nbytes;
+        pthread_mutex_unlock(&a->lock);
+    }
+}
+
+static int analyse_layers(el_workspace *ws, el_progress_fn progress, void *ctx,
+                          el_error *err)
+{
+    analysis a = { .ws = ws, .lock = PTHREAD_MUTEX_INITIALIZER };
+    for (size_t m = 0; m < ws->n_models; m++)
+        a.total += el_model_tensor_bytes(&ws->models[m]);
+
+    pthread_t ids[64];
+    size_t started = 0;
+    for (int i = 0; i < ws->threads && i < 64; i++)
+        if (pthread_create(&ids[started], NULL, analysis_worker, &a) == 0)
+            started++;
+    if (started == 0)
+        analysis_worker(&a);
+
+    /* The calling thread reports progress, so callbacks never run on a
+     * worker (the terminal application draws in them). */
+    while (started > 0) {
+        pthread_mutex_lock(&a.lock);
+        uint64_t done = a.done;
+        int finished = a.done >= a.total || a.failed || a.cancelled;
+        pthread_mutex_unlock(&a.lock);
+        if (progress != NULL && progress(ctx, done, a.total, "analysing")) {
+            pthread_mutex_lock(&a.lock);
+            a.cancelled = 1;
+            pthread_mutex_unlock(&a.lock);
+        }
+        if (finished)
+            break;
+        struct timespec pause = { 0, 20 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+    for (size_t i = 0; i < started; i++)
+        pthread_join(ids[i], NULL);
+
+    if (a.failed) {
+        if (err != NULL)
+            *err = a.err;
+        return -1;
+    }
+    if (a.cancelled)
+        return el_fail(err, "analysis cancelled");
+    return 0;
+}
+
 int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
                          el_error *err)
 {
-    uint64_t total = 0, done = 0;
-    for (size_t m = 0; m < ws->n_models; m++)
-        total += el_model_tensor_bytes(&ws->models[m]);
-
-    for (size_t m = 0; m < ws->n_models; m++) {
-        const el_model *model = &ws->models[m];
-        for (size_t t = 0; t < model->n_tensors; t++) {
-            el_layer *layer = &ws->layers[m][t];
-            el_stats_free(&layer->stats);
-            if (el_stats_compute(&model->tensors[t], &layer->stats, err) != 0)
-                return el_fail_context(err, "%s: tensor \"%s\"", model->path,
-                                       model->tensors[t].name);
-            if (predict_layer(ws, m, t, err) != 0)
-                return el_fail_context(err, "%s", model->path);
-
-            done += model->tensors[t].nbytes;
-            if (progress != NULL && progress(ctx, done, total, model->tensors[t].name))
-                return el_fail(err, "analysis cancelled");
-        }
-    }
+    if (analyse_layers(ws, progress, ctx, err) != 0)
+        return -1;
 
     el_dup **dups = calloc(ws->n_models, sizeof *dups);
     const el_model **models = calloc(ws->n_models, sizeof *models);

@@ -100,6 +100,9 @@ typedef struct el_workspace {
     size_t n_models;
     el_layer **layers;        /* layers[model][tensor] */
     int zstd_level;           /* level of every zstd stage */
+    int threads;              /* worker threads for analysis and export, 1 to 64;
+                                 every online core by default */
+    size_t chunk_bytes;       /* source bytes per container chunk; 0: default */
     el_policy policy;         /* how auto layers choose */
     el_bound default_bound;   /* from the last plan loaded; lossless at first */
     const el_codec *default_codec;

@@ -374,6 +374,58 @@ static void container_delta_needs_its_base(void **state)
                                &err), 0);
 }
 
+/* Chunks are encoded several at a time; the container must not depend on
+ * how many. Small chunks make every tensor of the sample span several. */
+static void container_threads_byte_identical(void **state)
+{
+    fixture *f = *state;
+    el_error err;
+    el_bound bound = { EL_BOUND_ABS, 1e-4 };
+    set_all(&f->ws, bound);
+    f->ws.chunk_bytes = 4096;
+
+    char paths[2][160];
+    for (int i = 0; i < 2; i++) {
+        f->ws.threads = i + 1;
+        snprintf(paths[i], sizeof paths[i], "%s/t%d.elves", f->dir, i + 1);
+        el_export_report report;
+        assert_int_equal(el_export(&f->ws, 0, paths[i], NULL, NULL, &report, &err), 0);
+        el_export_report_free(&report);
+    }
+    assert_same_file(paths[0], paths[1]);
+
+    el_verify_report verify;
+    assert_int_equal(el_verify(paths[1], &f->ws.models[0], NULL, NULL, NULL, &verify, &err), 0);
+    assert_int_equal(verify.compared, f->ws.models[0].n_tensors);
+}
+
+/* One tensor comes out on its own, equal to the original. */
+static void container_single_tensor_restore(void **state)
+{
+    fixture *f = *state;
+    el_error err;
+    f->ws.chunk_bytes = 4096;
+    el_export_report report;
+    assert_int_equal(el_export(&f->ws, 0, f->out, NULL, NULL, &report, &err), 0);
+    el_export_report_free(&report);
+
+    char path[160];
+    snprintf(path, sizeof path, "%s/one.safetensors", f->dir);
+    const char *name = "layers.1.feed_forward.w2.weight";
+    assert_int_equal(el_restore_tensor(f->out, name, path, NULL, &err), 0);
+
+    el_model one;
+    assert_int_equal(el_model_open(path, &one, &err), 0);
+    assert_int_equal(one.n_tensors, 1);
+    const el_tensor *orig = &f->ws.models[0].tensors[el_model_find(&f->ws.models[0], name)];
+    assert_int_equal(one.tensors[0].nbytes, orig->nbytes);
+    assert_memory_equal(one.tensors[0].data, orig->data, orig->nbytes);
+    el_model_close(&one);
+
+    assert_int_equal(el_restore_tensor(f->out, "no.such.tensor", path, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "no.such.tensor"));
+}
+
 static int open_pytorch(void **state)
 {
     return open_model(state, "samples/fixtures/pytorch-tied.pt");
@@ -428,6 +480,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(container_family_member_restore, open_family, close_fixture),
         cmocka_unit_test_setup_teardown(container_family_stores_shared_once, open_family, close_fixture),
         cmocka_unit_test_setup_teardown(container_delta_needs_its_base, open_family, close_fixture),
+        cmocka_unit_test_setup_teardown(container_threads_byte_identical, open_sample, close_fixture),
+        cmocka_unit_test_setup_teardown(container_single_tensor_restore, open_sample, close_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,9 @@ int el_cli_progress(void *ctx, uint64_t done, uint64_t total, const char *label)
 /* Ends the progress line, if one was drawn. */
 void el_cli_progress_done(void);
 
+/* Worker threads when -T is not given: every online core. */
+int el_cli_default_threads(void);
+
 /* Formats a byte count as "1.5 MB" (powers of 1000) into buf. */
 const char *el_format_bytes(uint64_t bytes, char *buf, unsigned len);
 

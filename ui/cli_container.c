@@ -14,6 +14,7 @@ static void compress_usage(FILE *out)
 {
     fputs("Usage: elves compress MODEL... -o OUT.elves [--bound B] [--codec C] [--policy P]\n"
           "                      [--plan FILE] [--save-plan FILE] [--base BASE] [--level N]\n"
+          "                      [-T N] [--chunk-kib N]\n"
           "\n"
           "Writes MODEL into an .elves container. Several models (fine-tunes of one\n"
           "base, copies) go into one container that stores every tensor they share\n"
@@ -41,6 +42,10 @@ static void compress_usage(FILE *out)
           "                     layer of BASE where that is smaller (a fine-tune and\n"
           "                     its base); restore then needs the same BASE\n"
           "  --level N          zstd level of every zstd stage, 1-19 (default 3)\n"
+          "  -T, --threads N    encode N chunks at a time (default: every core); the\n"
+          "                     output is the same for every N\n"
+          "  --chunk-kib N      source KiB per independently decodable chunk\n"
+          "                     (default 4096)\n"
           "  -h, --help         show this help\n"
           "\n"
           "Codecs:\n", out);
@@ -116,6 +121,8 @@ int el_cli_compress(int argc, char **argv)
         { "bound", required_argument, NULL, 'b' },
         { "codec", required_argument, NULL, 'c' },
         { "level", required_argument, NULL, 'l' },
+        { "threads", required_argument, NULL, 'T' },
+        { "chunk-kib", required_argument, NULL, 'K' },
         { "policy", required_argument, NULL, 'p' },
         { "plan", required_argument, NULL, 'P' },
         { "base", required_argument, NULL, 'B' },
@@ -128,11 +135,12 @@ int el_cli_compress(int argc, char **argv)
     const char *out_path = NULL, *plan_path = NULL, *save_path = NULL, *base_path = NULL;
     el_bound bound = { EL_BOUND_LOSSLESS, 0 };
     const el_codec *codec = NULL;
-    int level = 3, c;
+    int level = 3, threads = el_cli_default_threads(), c;
+    long chunk_kib = 0;
     el_error err;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:b:c:l:p:", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:b:c:l:p:T:", options, NULL)) != -1) {
         switch (c) {
         case 'o':
             out_path = optarg;
@@ -168,6 +176,22 @@ int el_cli_compress(int argc, char **argv)
             break;
         case 'P':
             plan_path = optarg;
+            break;
+        case 'T':
+            threads = atoi(optarg);
+            if (threads < 1 || threads > 64) {
+                fprintf(stderr, "elves compress: invalid -T \"%s\": use 1 to 64 threads\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'K':
+            chunk_kib = atol(optarg);
+            if (chunk_kib < 1 || chunk_kib > 1024 * 1024) {
+                fprintf(stderr, "elves compress: invalid --chunk-kib \"%s\": use 1 to "
+                        "1048576 (KiB)\n", optarg);
+                return 2;
+            }
             break;
         case 'S':
             save_path = optarg;
@@ -222,6 +246,8 @@ int el_cli_compress(int argc, char **argv)
     }
     ws.zstd_level = level;
     ws.policy = policy;
+    ws.threads = threads;
+    ws.chunk_bytes = (size_t)chunk_kib * 1024;
 
     size_t fallbacks = 0;
     el_export_report report;
@@ -260,7 +286,7 @@ int el_cli_compress(int argc, char **argv)
 static int restore_usage(FILE *out)
 {
     fputs("Usage: elves restore IN.elves -o OUT [--model NAME] [--base BASE]\n"
-          "                     [--to source|safetensors]\n"
+          "                     [--to source|safetensors] [--tensor NAME]\n"
           "\n"
           "Writes the model stored in IN.elves back in its source format. OUT is the\n"
           "file to write for a single-file model, or a folder for a sharded one.\n"
@@ -273,6 +299,8 @@ static int restore_usage(FILE *out)
           "  --model NAME       restore only this model of a family container (NAME is\n"
           "                     the file or folder name it was compressed from); by\n"
           "                     default every model, into OUT as a folder when several\n"
+          "  --tensor NAME      write only this tensor, as a one-tensor safetensors\n"
+          "                     file, decoding none of the others\n"
           "  --to FORMAT        source (default): the format the model came in;\n"
           "                     safetensors: one .safetensors file with every tensor\n"
           "  -h, --help         show this help\n", out);
@@ -286,10 +314,11 @@ int el_cli_restore(int argc, char **argv)
         { "to", required_argument, NULL, 't' },
         { "model", required_argument, NULL, 'm' },
         { "base", required_argument, NULL, 'B' },
+        { "tensor", required_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *out_path = NULL, *model_name = NULL, *base_path = NULL;
+    const char *out_path = NULL, *model_name = NULL, *base_path = NULL, *tensor = NULL;
     int to_safetensors = 0;
     int c;
     optind = 1;
@@ -300,6 +329,8 @@ int el_cli_restore(int argc, char **argv)
             model_name = optarg;
         } else if (c == 'B') {
             base_path = optarg;
+        } else if (c == 'n') {
+            tensor = optarg;
         } else if (c == 't' && (strcmp(optarg, "source") == 0
                                 || strcmp(optarg, "safetensors") == 0)) {
             to_safetensors = strcmp(optarg, "safetensors") == 0;
@@ -328,11 +359,15 @@ int el_cli_restore(int argc, char **argv)
         return 1;
     }
     const el_model *with = base_path != NULL ? &base : NULL;
-    int rc = to_safetensors
-                 ? el_restore_safetensors(argv[optind], out_path, model_name, with,
-                                          el_cli_progress, NULL, &err)
-                 : el_restore_model(argv[optind], out_path, model_name, with, el_cli_progress,
+    int rc;
+    if (tensor != NULL)
+        rc = el_restore_tensor(argv[optind], tensor, out_path, with, &err);
+    else if (to_safetensors)
+        rc = el_restore_safetensors(argv[optind], out_path, model_name, with, el_cli_progress,
                                     NULL, &err);
+    else
+        rc = el_restore_model(argv[optind], out_path, model_name, with, el_cli_progress, NULL,
+                              &err);
     el_model_close(&base);
     el_cli_progress_done();
     if (rc != 0) {

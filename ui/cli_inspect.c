@@ -11,7 +11,7 @@
 
 static void inspect_usage(FILE *out)
 {
-    fputs("Usage: elves inspect MODEL... [--json] [--bound B] [--base BASE] [--level N]\n"
+    fputs("Usage: elves inspect MODEL... [--json] [--bound B] [--base BASE] [--level N] [-T N]\n"
           "\n"
           "Prints every tensor's dtype, shape, size, share of |w| < 1, exponent\n"
           "entropy, duplicate and the predicted ratio of each codec (original bytes\n"
@@ -22,6 +22,7 @@ static void inspect_usage(FILE *out)
           "  --base BASE  also open BASE and predict each layer as a delta against\n"
           "               its layer of the same name (fine-tunes)\n"
           "  --level N    zstd level of every zstd stage, 1-19 (default 3)\n"
+          "  -T N         analyse on N threads (default: every core)\n"
           "  -h, --help   show this help\n", out);
 }
 
@@ -102,15 +103,16 @@ int el_cli_inspect(int argc, char **argv)
         { "level", required_argument, NULL, 'l' },
         { "bound", required_argument, NULL, 'b' },
         { "base", required_argument, NULL, 'B' },
+        { "threads", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    int json = 0, level = 3, c;
+    int json = 0, level = 3, threads = 0, c;
     el_bound bound = { EL_BOUND_LOSSLESS, 0 };
     const char *base_path = NULL;
     el_error err;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hl:", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hl:T:", options, NULL)) != -1) {
         switch (c) {
         case 'j':
             json = 1;
@@ -130,6 +132,14 @@ int el_cli_inspect(int argc, char **argv)
             break;
         case 'B':
             base_path = optarg;
+            break;
+        case 'T':
+            threads = atoi(optarg);
+            if (threads < 1 || threads > 64) {
+                fprintf(stderr, "elves inspect: invalid -T \"%s\": use 1 to 64 threads\n",
+                        optarg);
+                return 2;
+            }
             break;
         case 'h':
             inspect_usage(stdout);
@@ -165,6 +175,8 @@ int el_cli_inspect(int argc, char **argv)
         return 1;
     }
     ws.zstd_level = level;
+    if (threads > 0)
+        ws.threads = threads;
     int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
     for (size_t m = 0; rc == 0 && m < ws.n_models; m++)
         for (size_t t = 0; rc == 0 && t < ws.models[m].n_tensors; t++)

@@ -58,3 +58,9 @@ const char *el_format_bytes(uint64_t bytes, char *buf, unsigned len)
         snprintf(buf, len, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
     return buf;
 }
+
+int el_cli_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}

@@ -1,0 +1,163 @@
+#include "tensor_encode.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A standalone codec, or a delta codec with the base tensor it encodes
+ * against. */
+typedef struct coder {
+    const char *name;
+    const el_codec *codec;
+    const el_delta_codec *delta;
+    const el_tensor *base;
+} coder;
+
+size_t el_chunk_elements(el_dtype dt, size_t chunk_bytes)
+{
+    size_t n = (chunk_bytes ? chunk_bytes : EL_CHUNK_BYTES) / el_dtype_size(dt);
+    return n ? n : 1;
+}
+
+/* The coders an export tries, best first: the layer's delta codec if it has
+ * one, then its fixed codec or, for auto, every codec that honours the
+ * bound by predicted ratio. A prediction from a sample can be wrong, so a
+ * chunk that misses its bound takes the next one. */
+static size_t list_coders(const el_workspace *ws, const el_layer *layer, coder *out)
+{
+    size_t n = 0;
+    const el_delta_codec *delta = el_layer_delta(layer);
+    if (delta != NULL)
+        out[n++] = (coder){ delta->name, NULL, delta, el_layer_base_tensor(ws, layer) };
+
+    int order[EL_MAX_CODECS];
+    size_t k = el_layer_candidates(layer, ws->policy, order, EL_MAX_CODECS);
+    for (size_t i = 0; i < k; i++)
+        out[n++] = (coder){ el_codecs[order[i]]->name, el_codecs[order[i]], NULL, NULL };
+    return n;
+}
+
+/* Encodes and decodes one chunk with one coder. Returns 0 when it meets the
+ * bound, 1 when it misses, -1 on a failure. */
+static int try_coder(const coder *c, const el_tensor *t, const el_layer *layer,
+                     const el_codec_params *params, el_chunk_job *job)
+{
+    size_t size = el_dtype_size(t->dtype);
+    const uint8_t *src = t->data + job->first * size;
+    const uint8_t *base = c->delta != NULL ? c->base->data + job->first * size : NULL;
+
+    el_buf_free(&job->payload);
+    int rc = c->delta != NULL
+        ? c->delta->encode(t->dtype, src, base, job->count, params, &job->payload, &job->err)
+        : c->codec->encode(t->dtype, src, job->count, params, &job->payload, &job->err);
+    if (rc == 0)
+        rc = c->delta != NULL
+            ? c->delta->decode(t->dtype, job->payload.data, job->payload.len, base,
+                               job->decoded, job->count, &job->err)
+            : c->codec->decode(t->dtype, job->payload.data, job->payload.len, job->decoded,
+                               job->count, &job->err);
+    if (rc != 0)
+        return el_fail_context(&job->err, "tensor \"%s\": %s", t->name, c->name);
+
+    job->exact = memcmp(job->decoded, src, job->count * size) == 0;
+    /* Under a lossy bound every chunk feeds the layer's RMSE, PSNR and
+     * relative L2, exact ones included; lossless layers need none. */
+    memset(&job->accum, 0, sizeof job->accum);
+    if (!job->exact || layer->bound.kind != EL_BOUND_LOSSLESS)
+        el_error_accum_add(&job->accum, t->dtype, src, job->decoded, job->count);
+
+    if (layer->bound.kind == EL_BOUND_LOSSLESS && !job->exact) {
+        el_fail(&job->err, "tensor \"%s\": codec %s did not restore the bytes exactly under "
+                "a lossless bound", t->name, c->name);
+        return 1;
+    }
+    if (layer->bound.kind != EL_BOUND_LOSSLESS && !(job->accum.max_abs <= layer->abs_bound)) {
+        el_fail(&job->err, "tensor \"%s\": codec %s reached error %g, above the bound %g; "
+                "choose another codec for this layer", t->name, c->name, job->accum.max_abs,
+                layer->abs_bound);
+        return 1;
+    }
+    job->codec = c->name;
+    job->is_delta = c->delta != NULL;
+    return 0;
+}
+
+typedef struct batch {
+    const el_workspace *ws;
+    size_t m, t;
+    el_chunk_job *jobs;
+    size_t n_jobs;
+    size_t next;              /* next job to take, under lock */
+    pthread_mutex_t lock;
+} batch;
+
+static void run_job(const batch *b, el_chunk_job *job)
+{
+    const el_tensor *t = &b->ws->models[b->m].tensors[b->t];
+    const el_layer *layer = &b->ws->layers[b->m][b->t];
+    el_codec_params params = el_bound_params(layer->abs_bound, b->ws->zstd_level);
+    coder coders[EL_MAX_CODECS + 1];
+    size_t n = list_coders(b->ws, layer, coders);
+
+    job->decoded = malloc(job->count * el_dtype_size(t->dtype) + 1);
+    if (job->decoded == NULL) {
+        job->rc = el_fail(&job->err, "out of memory for a chunk of tensor \"%s\"", t->name);
+        return;
+    }
+    job->rc = el_fail(&job->err, "tensor \"%s\": no codec fits its plan", t->name);
+    for (size_t i = 0; i < n; i++) {
+        int rc = try_coder(&coders[i], t, layer, &params, job);
+        if (rc <= 0) {
+            job->rc = rc;
+            return;
+        }
+        job->rc = -1;
+    }
+}
+
+static void *worker(void *arg)
+{
+    batch *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        size_t i = b->next++;
+        pthread_mutex_unlock(&b->lock);
+        if (i >= b->n_jobs)
+            return NULL;
+        run_job(b, &b->jobs[i]);
+    }
+}
+
+int el_encode_chunks(const el_workspace *ws, size_t m, size_t t, el_chunk_job *jobs,
+                     size_t n_jobs, int threads, el_error *err)
+{
+    batch b = { ws, m, t, jobs, n_jobs, 0, PTHREAD_MUTEX_INITIALIZER };
+    size_t n_threads = threads > 1 ? (size_t)threads : 1;
+    n_threads = n_threads > n_jobs ? n_jobs : n_threads;
+
+    /* The calling thread works too; the others join it. */
+    pthread_t ids[64];
+    size_t started = 0;
+    for (size_t i = 1; i < n_threads && i < 64; i++)
+        if (pthread_create(&ids[started], NULL, worker, &b) == 0)
+            started++;
+    worker(&b);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(ids[i], NULL);
+
+    for (size_t i = 0; i < n_jobs; i++) {
+        if (jobs[i].rc != 0) {
+            if (err != NULL)
+                *err = jobs[i].err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void el_chunk_job_clear(el_chunk_job *job)
+{
+    el_buf_free(&job->payload);
+    free(job->decoded);
+    memset(job, 0, sizeof *job);
+}

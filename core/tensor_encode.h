@@ -1,0 +1,43 @@
+/* Encoding a tensor as independently decodable chunks, several at a time on
+ * worker threads. Each chunk takes the first of the layer's codecs that
+ * meets its bound, so the output is the same for every thread count. */
+#ifndef ELVES_TENSOR_ENCODE_H
+#define ELVES_TENSOR_ENCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../codecs/measure.h"
+#include "workspace.h"
+
+/* Source bytes per chunk: big enough that codec set-up costs nothing, small
+ * enough that threads x (source + payload + decoded) stays a few tens of
+ * megabytes. */
+#define EL_CHUNK_BYTES (4u << 20)
+
+typedef struct el_chunk_job {
+    size_t first, count;       /* elements of the tensor this chunk covers */
+    el_buf payload;
+    const char *codec;         /* name of the codec that met the bound */
+    int is_delta;
+    uint8_t *decoded;          /* the chunk as decoding gives it back */
+    int exact;                 /* decoded equals the source bytes */
+    el_error_accum accum;
+    int rc;                    /* 0, or -1 with err set */
+    el_error err;
+} el_chunk_job;
+
+/* Elements per chunk for a dtype and a chunk size in bytes (0: the
+ * default). */
+size_t el_chunk_elements(el_dtype dt, size_t chunk_bytes);
+
+/* Runs every job (first and count set by the caller) for tensor t of model
+ * m on up to `threads` threads. Returns 0 when all succeeded, else -1 with
+ * the first failure's message in err. */
+int el_encode_chunks(const el_workspace *ws, size_t m, size_t t, el_chunk_job *jobs,
+                     size_t n_jobs, int threads, el_error *err);
+
+/* Frees a job's buffers and zeroes it. */
+void el_chunk_job_clear(el_chunk_job *job);
+
+#endif
