@@ -51,8 +51,22 @@ typedef struct model {
     int kind;
     int scale;
     uint32_t freq[SYMBOLS];
-    uint32_t start[SYMBOLS];
 } model;
+
+/* Encoder form of one symbol of a model. The state update
+ * x' = (x / f) * 2^scale + x % f + start is computed as
+ * x + start + q * (2^scale - f) with q = x / f taken as (x * rcp) >> shift:
+ * for x < 2^31, rcp = ceil(2^(31 + l) / f) with l = ceil(log2 f) and
+ * shift = 31 + l give the exact quotient (Granlund and Montgomery,
+ * "Division by invariant integers using multiplication", PLDI 1994), so
+ * the stream does not change and no division is left in the loop. */
+typedef struct enc_symbol {
+    uint64_t rcp;
+    uint32_t limit; /* x at or above this is renormalized first */
+    uint32_t complement; /* 2^scale - f */
+    uint32_t start;
+    uint32_t shift;
+} enc_symbol;
 
 typedef struct slot {
     uint16_t freq;
@@ -90,6 +104,22 @@ double el_entropy_bits_per_byte(const uint8_t *src, size_t n)
 
 /* ---- table normalization ---- */
 
+/* log2(x) for x >= 1, within about 1e-7: the exponent from the leading bit
+ * and a series for the mantissa. Model choice calls it for every symbol of
+ * every candidate table, where libm's log2 took most of the encode time;
+ * its error shifts the estimated block size by a few bits at most and
+ * never changes what the decoder reads. */
+static double fast_log2(uint64_t x)
+{
+    int e = 63 - __builtin_clzll(x);
+    double m = (double)x / ldexp(1.0, e); /* in [1, 2] after rounding */
+    double t = (m - 1.4142135623730950) / (m + 1.4142135623730950);
+    double t2 = t * t;
+    /* log2(m) = 0.5 + 2 atanh(t) / ln 2, the series to t^7. */
+    double atanh = t * (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7))));
+    return (double)e + 0.5 + 2.8853900817779268 * atanh;
+}
+
 static int bit_length(uint64_t v)
 {
     int n = 0;
@@ -103,48 +133,104 @@ static int bit_length(uint64_t v)
 /* Scales counts to frequencies that sum to 2^scale, every occurring symbol
  * at least 1. Rounding leaves the sum off by at most one per symbol, and
  * the fix-up moves those units where they cost the fewest bits. */
-static void normalize(const uint32_t *count, uint64_t total, int scale, uint32_t *freq)
+/* Change in coded bits when a symbol with c occurrences moves from
+ * frequency f to f + step. */
+static double step_cost(uint32_t c, uint32_t f, int step)
+{
+    return c * log2((double)f / (double)(f + (uint32_t)step));
+}
+
+/* A binary min-heap of indices into present[], ordered by delta. */
+typedef struct cost_heap {
+    const double *delta;
+    int index[SYMBOLS];
+    int n;
+} cost_heap;
+
+static void heap_sift_down(cost_heap *h, int at)
+{
+    for (;;) {
+        int least = at;
+        int left = 2 * at + 1;
+        int right = left + 1;
+        if (left < h->n && h->delta[h->index[left]] < h->delta[h->index[least]])
+            least = left;
+        if (right < h->n && h->delta[h->index[right]] < h->delta[h->index[least]])
+            least = right;
+        if (least == at)
+            return;
+        int t = h->index[at];
+        h->index[at] = h->index[least];
+        h->index[least] = t;
+        at = least;
+    }
+}
+
+static void normalize(const uint32_t *count, const uint8_t *present, int k, uint64_t total,
+                      int scale, uint32_t *freq)
 {
     int64_t target = INT64_C(1) << scale;
-    int64_t sum = 0;
-    for (int s = 0; s < SYMBOLS; s++) {
-        freq[s] = 0;
-        if (count[s] == 0)
+    memset(freq, 0, SYMBOLS * sizeof *freq);
+
+    /* Symbols that would round to 0 get 1, and the others share what is
+     * left in proportion, so the greedy fix-up below has only rounding
+     * to undo. */
+    uint64_t rare_count = 0;
+    int64_t rare = 0;
+    for (int i = 0; i < k; i++) {
+        int s = present[i];
+        if (2 * (uint64_t)count[s] * (uint64_t)target < total) {
+            freq[s] = 1;
+            rare_count += count[s];
+            rare++;
+        }
+    }
+    int64_t sum = rare;
+    uint64_t common_total = total - rare_count;
+    uint64_t common_slots = (uint64_t)(target - rare);
+    for (int i = 0; i < k && common_total > 0; i++) {
+        int s = present[i];
+        if (freq[s])
             continue;
-        uint64_t f = ((uint64_t)count[s] * (uint64_t)target + total / 2) / total;
+        uint64_t f = ((uint64_t)count[s] * common_slots + common_total / 2) / common_total;
         freq[s] = f ? (uint32_t)f : 1;
         sum += freq[s];
     }
+    if (sum == target)
+        return;
 
-    while (sum < target) {
-        int best = -1;
-        double best_gain = -1;
-        for (int s = 0; s < SYMBOLS; s++) {
-            if (!count[s])
-                continue;
-            double gain = count[s] * log2((freq[s] + 1.0) / freq[s]);
-            if (gain > best_gain) {
-                best_gain = gain;
-                best = s;
-            }
-        }
-        freq[best]++;
-        sum++;
+    /* delta[i]: bits that one more (or one fewer) unit of present[i]'s
+     * frequency adds; the greedy step takes the smallest. Only the chosen
+     * symbol's delta changes, so each step costs one log2. */
+    int removing = sum > target;
+    int step = removing ? -1 : 1;
+    double delta[SYMBOLS];
+    for (int i = 0; i < k; i++) {
+        int s = present[i];
+        if (!removing || freq[s] > 1)
+            delta[i] = step_cost(count[s], freq[s], step);
     }
-    while (sum > target) {
-        int best = -1;
-        double best_loss = INFINITY;
-        for (int s = 0; s < SYMBOLS; s++) {
-            if (freq[s] <= 1)
-                continue;
-            double loss = count[s] * log2((double)freq[s] / (freq[s] - 1.0));
-            if (loss < best_loss) {
-                best_loss = loss;
-                best = s;
-            }
+    cost_heap heap = {delta, {0}, 0};
+    for (int i = 0; i < k; i++) {
+        if (!removing || freq[present[i]] > 1)
+            heap.index[heap.n++] = i;
+    }
+    for (int at = heap.n / 2 - 1; at >= 0; at--)
+        heap_sift_down(&heap, at);
+
+    /* The heap cannot run empty: while sum > target some frequency is
+     * above 1, because k <= 256 <= target. */
+    while (sum != target) {
+        int i = heap.index[0];
+        int s = present[i];
+        freq[s] += (uint32_t)step;
+        sum += step;
+        if (removing && freq[s] == 1) {
+            heap.index[0] = heap.index[--heap.n];
+        } else {
+            delta[i] = step_cost(count[s], freq[s], step);
         }
-        freq[best]--;
-        sum--;
+        heap_sift_down(&heap, 0);
     }
 }
 
@@ -187,39 +273,55 @@ static int scale_cap(uint64_t total)
     return cap < SCALE_MAX ? cap : SCALE_MAX;
 }
 
+/* Estimated bits of a block coded with freq at scale, table included. */
+static double coded_bits(const uint32_t *count, const uint8_t *present, int k,
+                         const uint32_t *freq, int scale)
+{
+    double bits = 8.0 * (double)(1 + table_bytes(freq));
+    for (int i = 0; i < k; i++) {
+        int s = present[i];
+        bits += count[s] * (scale - fast_log2(freq[s]));
+    }
+    return bits;
+}
+
 /* Picks the cheapest model for one context's histogram, by estimated coded
  * size including the table. */
 static void choose_model(const uint32_t *count, uint64_t total, model *m)
 {
-    int distinct = 0;
-    int only = 0;
+    uint8_t present[SYMBOLS];
+    int k = 0;
     for (int s = 0; s < SYMBOLS; s++) {
-        if (count[s]) {
-            distinct++;
-            only = s;
-        }
+        if (count[s])
+            present[k++] = (uint8_t)s;
     }
 
     memset(m, 0, sizeof *m);
     m->scale = SCALE_MIN;
-    if (distinct == 1) {
+    if (k == 1) {
         m->kind = KIND_SINGLE;
-        m->freq[only] = 1u << SCALE_MIN;
+        m->freq[present[0]] = 1u << SCALE_MIN;
         return;
     }
 
     m->kind = KIND_UNIFORM;
     double best_bits = 8.0 * (double)total + 8;
 
-    int cap = scale_cap(total);
+    /* No table codes below the empirical entropy, and every table costs
+     * its kind, count and symbol bytes and at least a byte per listed
+     * frequency, so a table that cannot beat the best so far is not
+     * built. This settles near-uniform contexts without normalizing. */
+    double entropy = 0;
+    for (int i = 0; i < k; i++) {
+        uint32_t c = count[present[i]];
+        entropy += c * (fast_log2(total) - fast_log2(c));
+    }
+    double floor_bits = entropy + 8.0 * (3 + (k <= LIST_MAX ? k : SYMBOLS / 8) + k - 1);
+
     uint32_t freq[SYMBOLS];
-    for (int scale = SCALE_MIN; scale <= cap; scale++) {
-        normalize(count, total, scale, freq);
-        double bits = 8.0 * (double)(1 + table_bytes(freq));
-        for (int s = 0; s < SYMBOLS; s++) {
-            if (count[s])
-                bits += count[s] * (scale - log2(freq[s]));
-        }
+    for (int scale = scale_cap(total); scale >= SCALE_MIN && floor_bits < best_bits; scale--) {
+        normalize(count, present, k, total, scale, freq);
+        double bits = coded_bits(count, present, k, freq, scale);
         if (bits < best_bits) {
             best_bits = bits;
             m->kind = scale;
@@ -233,12 +335,24 @@ static void choose_model(const uint32_t *count, uint64_t total, model *m)
     }
 }
 
-static void compute_starts(model *m)
+static void build_encoder(const model *m, enc_symbol *table)
 {
     uint32_t start = 0;
     for (int s = 0; s < SYMBOLS; s++) {
-        m->start[s] = start;
-        start += m->freq[s];
+        uint32_t f = m->freq[s];
+        enc_symbol *e = &table[s];
+        memset(e, 0, sizeof *e);
+        if (f == 0)
+            continue;
+        int l = 0;
+        while ((UINT32_C(1) << l) < f)
+            l++;
+        e->rcp = ((UINT64_C(1) << (31 + l)) + f - 1) / f;
+        e->shift = (uint32_t)(31 + l);
+        e->limit = ((RANS_L >> m->scale) << 8) * f;
+        e->complement = (UINT32_C(1) << m->scale) - f;
+        e->start = start;
+        start += f;
     }
 }
 
@@ -386,30 +500,53 @@ static uint32_t get_u32le(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* Pushes one symbol into state x, writing renormalization bytes below *p. */
+static inline uint32_t rans_put(uint32_t x, const enc_symbol *e, uint8_t **p)
+{
+    /* A symbol emits at most two bytes, because x < 2^31 and the limit is
+     * at least 2^16. */
+    while (x >= e->limit) {
+        *--*p = (uint8_t)x;
+        x >>= 8;
+    }
+    uint32_t q = (uint32_t)((x * e->rcp) >> e->shift);
+    return x + e->start + q * e->complement;
+}
+
 /* Codes src backwards into buf[0, cap) from its end and returns the start
- * of the stream, or NULL when the stream would not fit. */
+ * of the stream, or NULL when the stream would not fit. tables[c] is the
+ * encoder table of context c, and byte i goes to state i % 4. */
 static uint8_t *rans_encode(const uint8_t *src, const uint8_t *ctx, size_t n,
-                            const model *models, uint8_t *buf, size_t cap)
+                            const enc_symbol *const *tables, uint8_t *buf, size_t cap)
 {
     uint32_t x[RANS_STATES] = {RANS_L, RANS_L, RANS_L, RANS_L};
     uint8_t *p = buf + cap;
+    const uint8_t zero_ctx[RANS_STATES] = {0};
 
-    for (size_t i = n; i-- > 0;) {
-        const model *m = &models[ctx ? ctx[i] : 0];
-        uint32_t f = m->freq[src[i]];
-        uint32_t *s = &x[i % RANS_STATES];
-
-        /* A symbol emits at most two bytes, because x < 2^31 and the
-         * limit is at least 2^16. */
-        uint32_t limit = ((RANS_L >> m->scale) << 8) * f;
+    size_t i = n;
+    while (i % RANS_STATES != 0) {
+        i--;
         if ((size_t)(p - buf) < 2 + 4 * RANS_STATES)
             return NULL;
-        while (*s >= limit) {
-            *--p = (uint8_t)*s;
-            *s >>= 8;
-        }
-        *s = ((*s / f) << m->scale) + *s % f + m->start[src[i]];
+        x[i % RANS_STATES] = rans_put(x[i % RANS_STATES], &tables[ctx ? ctx[i] : 0][src[i]], &p);
     }
+
+    /* Four symbols per round keep the states in registers. */
+    uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+    while (i > 0) {
+        i -= RANS_STATES;
+        if ((size_t)(p - buf) < 8 + 4 * RANS_STATES)
+            return NULL;
+        const uint8_t *c = ctx ? ctx + i : zero_ctx;
+        x3 = rans_put(x3, &tables[c[3]][src[i + 3]], &p);
+        x2 = rans_put(x2, &tables[c[2]][src[i + 2]], &p);
+        x1 = rans_put(x1, &tables[c[1]][src[i + 1]], &p);
+        x0 = rans_put(x0, &tables[c[0]][src[i]], &p);
+    }
+    x[0] = x0;
+    x[1] = x1;
+    x[2] = x2;
+    x[3] = x3;
 
     for (int k = RANS_STATES - 1; k >= 0; k--) {
         p -= 4;
@@ -505,24 +642,37 @@ static int write_coded(const uint8_t *src, const uint8_t *ctx, size_t n, unsigne
     el_buf head = {0};
     int rc = el_buf_append_u8(&head, MODE_CODED, err);
     int needs_stream = 0;
+    unsigned used = 0;
     for (unsigned c = 0; c < nctx && rc == 0; c++) {
         if (!totals[c])
             continue;
         rc = write_model(&models[c], &head, err);
-        compute_starts(&models[c]);
         needs_stream |= models[c].kind != KIND_SINGLE;
+        used++;
     }
 
     *written = 0;
     uint8_t *buf = NULL;
     uint8_t *stream = NULL;
+    enc_symbol *symbols = NULL;
+    const enc_symbol *tables[SYMBOLS] = {NULL};
     size_t cap = limit > head.len ? limit - head.len : 0;
     if (rc == 0 && needs_stream && cap > 0) {
         buf = malloc(cap);
-        if (buf == NULL)
+        symbols = malloc((size_t)used * SYMBOLS * sizeof *symbols);
+        if (buf == NULL || symbols == NULL)
             rc = el_fail(err, "out of memory for a rANS stream of %zu bytes", cap);
-        else
-            stream = rans_encode(src, ctx, n, models, buf, cap);
+    }
+    if (rc == 0 && symbols != NULL) {
+        enc_symbol *next = symbols;
+        for (unsigned c = 0; c < nctx; c++) {
+            if (!totals[c])
+                continue;
+            build_encoder(&models[c], next);
+            tables[c] = next;
+            next += SYMBOLS;
+        }
+        stream = rans_encode(src, ctx, n, tables, buf, cap);
     }
 
     if (rc == 0 && (stream || !needs_stream)) {
@@ -538,6 +688,7 @@ static int write_coded(const uint8_t *src, const uint8_t *ctx, size_t n, unsigne
         }
     }
     free(buf);
+    free(symbols);
     el_buf_free(&head);
     return rc;
 }

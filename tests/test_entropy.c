@@ -166,6 +166,60 @@ static void entropy_contexts_round_trip(void **state)
     free(ctx);
 }
 
+/* Every table scale and the extreme frequencies. The contexts range from
+ * one dominant symbol to all 256 equally likely, at sizes from one byte to
+ * far past the largest table. So the encoder's division-free state update
+ * meets frequencies from 1 to nearly 2^15. */
+static void entropy_every_frequency_shape(void **state)
+{
+    static const size_t sizes[] = {1, 2, 5, 100, 1000, 70000};
+    uint64_t s = 77;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        uint8_t *data = malloc(n);
+        uint8_t *ctx = malloc(n);
+        assert_non_null(data);
+        assert_non_null(ctx);
+        for (size_t i = 0; i < n; i++) {
+            unsigned c = (unsigned)(test_rand(&s) % 8);
+            uint64_t r = test_rand(&s);
+            ctx[i] = (uint8_t)c;
+            /* Context c keeps c + 1 random bits of a byte that is mostly
+             * 0x80, so c = 0 is nearly constant and c = 7 near uniform. */
+            uint8_t v = (uint8_t)(r >> 56);
+            data[i] = (r & 0xff) < 8 ? v : (uint8_t)(0x80 ^ (v & ((1u << c) - 1)));
+        }
+        round_trip_ctx(data, ctx, n, 8);
+        round_trip(data, n);
+        free(data);
+        free(ctx);
+    }
+}
+
+/* A near-uniform context must not pay for a table: the block stays within
+ * a few bytes of storing it. */
+static void entropy_near_uniform_context_cheap(void **state)
+{
+    size_t n = 3000;
+    uint8_t *data = malloc(n);
+    uint8_t *ctx = malloc(n);
+    assert_non_null(data);
+    assert_non_null(ctx);
+    fill_uniform(data, n, 19);
+    uint64_t s = 3;
+    for (size_t i = 0; i < n; i++) {
+        ctx[i] = (uint8_t)(i % 2);
+        if (ctx[i] == 0)
+            data[i] = (uint8_t)(test_rand(&s) % 3);
+    }
+    size_t len = round_trip_ctx(data, ctx, n, 2);
+    /* Context 1 costs its 1500 bytes plus headers, context 0 about 1.6
+     * bits per byte. */
+    assert_true(len < 1500 + 1500 * 1.7 / 8 + 64);
+    free(data);
+    free(ctx);
+}
+
 static void entropy_bad_context_rejected(void **state)
 {
     uint8_t data[4] = {1, 2, 3, 4};
@@ -299,6 +353,8 @@ int main(void)
         cmocka_unit_test(entropy_two_symbols),
         cmocka_unit_test(entropy_bits_per_byte_values),
         cmocka_unit_test(entropy_contexts_round_trip),
+        cmocka_unit_test(entropy_every_frequency_shape),
+        cmocka_unit_test(entropy_near_uniform_context_cheap),
         cmocka_unit_test(entropy_bad_context_rejected),
         cmocka_unit_test(entropy_truncated_fails),
         cmocka_unit_test(entropy_corrupted_fails_cleanly),
