@@ -306,6 +306,17 @@ static int base_bytes(const el_container *c, const el_container_tensor *info,
     return 0;
 }
 
+/* Drops a decoded payload's pages from memory; they are read again if a
+ * later tensor shares them. Keeps restore's resident memory to a chunk. */
+static void release_payload(const uint8_t *payload, size_t len)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t first = ((uintptr_t)payload + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t last = ((uintptr_t)payload + len) & ~((uintptr_t)page - 1);
+    if (last > first)
+        madvise((void *)first, last - first, MADV_DONTNEED);
+}
+
 /* Decodes one chunk of a tensor with the codec it names. */
 static int decode_chunk(const el_container *c, const el_container_tensor *info,
                         const cJSON *chunk, uint64_t first, uint64_t count, uint8_t *dst,
@@ -322,8 +333,11 @@ static int decode_chunk(const el_container *c, const el_container_tensor *info,
         return -1;
 
     const el_codec *codec = el_codec_find(codec_name->valuestring);
-    if (codec != NULL)
-        return codec->decode(info->dtype, payload, payload_len, dst, count, err);
+    if (codec != NULL) {
+        int rc = codec->decode(info->dtype, payload, payload_len, dst, count, err);
+        release_payload(payload, payload_len);
+        return rc;
+    }
 
     const el_delta_codec *delta = el_delta_codec_find(codec_name->valuestring);
     if (delta == NULL)
@@ -334,8 +348,10 @@ static int decode_chunk(const el_container *c, const el_container_tensor *info,
     if (*base == NULL && base_bytes(c, info, base, err) != 0)
         return -1;
     size_t size = el_dtype_size(info->dtype);
-    return delta->decode(info->dtype, payload, payload_len, *base + first * size, dst, count,
-                         err);
+    int rc = delta->decode(info->dtype, payload, payload_len, *base + first * size, dst, count,
+                           err);
+    release_payload(payload, payload_len);
+    return rc;
 }
 
 int el_container_decode_stream(const el_container *c, size_t index, el_chunk_sink sink,

@@ -253,6 +253,7 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
             el_chunk_job_clear(&jobs[k]);
     }
     free(jobs);
+    el_tensor_release(&ws->models[m], tensor);
 
     XXH128_hash_t h = XXH3_128bits_digest(hash);
     XXH3_freeState(hash);
@@ -360,8 +361,25 @@ static cJSON *file_entry(const char *name, const void *bytes, uint64_t size,
         el_fail(err, "out of memory building the manifest");
         return NULL;
     }
+    /* Hashed a window at a time, dropping each window's pages after, so
+     * that a file larger than memory is never resident at once. */
+    XXH3_state_t *state = XXH3_createState();
+    if (state == NULL) {
+        el_fail(err, "out of memory");
+        return NULL;
+    }
+    XXH3_128bits_reset(state);
+    const uint8_t *p = bytes;
+    for (uint64_t pos = 0, window = 64u << 20; pos < size; pos += window) {
+        size_t n = size - pos < window ? (size_t)(size - pos) : (size_t)window;
+        XXH3_128bits_update(state, p + pos, n);
+        el_release_range(p + pos, n);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(state);
+    XXH3_freeState(state);
     char hash[33];
-    hash_hex(bytes, size, hash);
+    snprintf(hash, sizeof hash, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
     cJSON *segments = cJSON_AddArrayToObject(entry, "segments");
     if (segments == NULL || add_string(entry, "name", name, err) != 0
         || add_number(entry, "size", (double)size, err) != 0

@@ -76,6 +76,7 @@ static size_t collect(const el_model *const *models, size_t n_models,
 
             memset(d, 0, sizeof *d);
             d->hash = el_hash128_bytes(tensor->data, (size_t)tensor->nbytes);
+            el_tensor_release(models[m], tensor);
             if (tensor->nbytes == 0)
                 continue;
 

@@ -516,6 +516,25 @@ uint64_t el_model_tensor_bytes(const el_model *model)
     return total;
 }
 
+void el_release_range(const void *data, uint64_t len)
+{
+    /* Whole pages inside the range only: a page it shares with a neighbour
+     * may still be in use by another thread. */
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)data, end = start + len;
+    uintptr_t first = (start + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t last = end & ~((uintptr_t)page - 1);
+    if (data != NULL && last > first)
+        madvise((void *)first, last - first, MADV_DONTNEED);
+}
+
+void el_tensor_release(const el_model *model, const el_tensor *t)
+{
+    if (t->derived || t->nbytes == 0 || t->file >= model->n_files)
+        return;
+    el_release_range(t->data, t->nbytes);
+}
+
 const char *el_tensor_type(const el_tensor *t)
 {
     return t->type_name != NULL ? t->type_name : el_dtype_name(t->dtype);

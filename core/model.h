@@ -105,6 +105,14 @@ int el_model_add_file(el_model *model, const char *path, size_t *file, el_error 
  * memory runs out. The pointer is valid until the next call. */
 el_tensor *el_model_add_tensor(el_model *model, el_error *err);
 
+/* Tells the kernel the tensor's mapped pages are not needed for now, so
+ * that reading a model larger than memory does not keep it all resident;
+ * the pages are read again if touched. Does nothing for derived tensors. */
+void el_tensor_release(const el_model *model, const el_tensor *t);
+
+/* The same for any range of a file mapping (whole pages inside it). */
+void el_release_range(const void *data, uint64_t len);
+
 /* Index of the tensor with this name, or -1. */
 long el_model_find(const el_model *model, const char *name);
 

@@ -108,6 +108,7 @@ static int analyse_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
         return el_fail_context(err, "%s: tensor \"%s\"", model->path, model->tensors[t].name);
     if (predict_layer(ws, m, t, err) != 0)
         return el_fail_context(err, "%s", model->path);
+    el_tensor_release(model, &model->tensors[t]);
     return 0;
 }
 
@@ -249,7 +250,9 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     const el_codec *old_codec = layer->codec;
     layer->bound = bound;
     layer->codec = codec;
-    if (predict_layer(ws, model, tensor, err) != 0) {
+    int rc = predict_layer(ws, model, tensor, err);
+    el_tensor_release(&ws->models[model], t);
+    if (rc != 0) {
         layer->bound = old_bound;
         layer->codec = old_codec;
         return -1;

@@ -178,7 +178,7 @@ int el_cli_inspect(int argc, char **argv)
     if (threads > 0)
         ws.threads = threads;
     int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
-    for (size_t m = 0; rc == 0 && m < ws.n_models; m++)
+    for (size_t m = 0; rc == 0 && bound.kind != EL_BOUND_LOSSLESS && m < ws.n_models; m++)
         for (size_t t = 0; rc == 0 && t < ws.models[m].n_tensors; t++)
             rc = el_layer_set_plan(&ws, m, t, bound, NULL, &err);
     if (rc == 0 && base_path != NULL)
