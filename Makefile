@@ -54,6 +54,10 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libelves.a
 # cmocka's test callbacks take a `void **state` that most tests ignore, so
 # unused parameters are allowed in test files only.
 
+$(BUILD)/tests/rss_of: tests/rss_of.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+
 $(BUILD)/tests/json_histograms: tests/json_histograms.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LDFLAGS) -lcjson -o $@
@@ -77,7 +81,7 @@ run: setup ./elves
 unit: $(TEST_BIN) $(SYNTH)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 
-shell-tests: $(ELVES) $(SYNTH) $(BUILD)/tests/json_histograms
+shell-tests: $(ELVES) $(SYNTH) $(BUILD)/tests/json_histograms $(BUILD)/tests/rss_of
 	@set -e; for t in tests/*.sh; do echo "== $$t"; ELVES=$(abspath $(ELVES)) BUILD=$(abspath $(BUILD)) sh $$t; done
 	ELVES=$(abspath $(ELVES)) BUILD=$(abspath $(BUILD)) scripts/check_models.sh samples
 

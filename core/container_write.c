@@ -40,6 +40,8 @@ typedef struct writer {
     uint64_t done, total;  /* progress, in source bytes */
     long **slots;          /* [model][tensor]: index in "tensors", or -1 */
     int uses_base;         /* some tensor of the current model is a delta */
+    size_t threads;        /* chunks encoded at a time, within the memory budget */
+    size_t chunk_bytes;    /* source bytes per chunk */
     size_t n_entries;      /* entries in "tensors" so far */
     size_t report_base;    /* report->layers index of the current model's tensor 0 */
 } writer;
@@ -202,9 +204,9 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
 {
     const el_tensor *tensor = &ws->models[m].tensors[t];
     const el_layer *layer = &ws->layers[m][t];
-    size_t per_chunk = el_chunk_elements(tensor->dtype, ws->chunk_bytes);
+    size_t per_chunk = el_chunk_elements(tensor->dtype, w->chunk_bytes);
     size_t n_chunks = (tensor->count + per_chunk - 1) / per_chunk;
-    size_t batch = ws->threads > 1 ? (size_t)ws->threads : 1;
+    size_t batch = w->threads;
 
     cJSON *chunks = cJSON_AddArrayToObject(entry, "chunks");
     el_chunk_job *jobs = calloc(batch, sizeof *jobs);
@@ -226,7 +228,7 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
             jobs[k].count = tensor->count - jobs[k].first < per_chunk
                                 ? tensor->count - jobs[k].first : per_chunk;
         }
-        rc = el_encode_chunks(ws, m, t, jobs, n, ws->threads, err);
+        rc = el_encode_chunks(ws, m, t, jobs, n, (int)w->threads, err);
 
         for (size_t k = 0; rc == 0 && k < n; k++) {
             size_t blob;
@@ -596,6 +598,30 @@ static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error
     return rc;
 }
 
+/* What one encoding thread holds: a chunk's source pages, its decoded copy
+ * and its payload, plus a zstd context and coding tables (an estimate
+ * that covers zstd's level 19 window on 4 MiB inputs). */
+#define THREAD_FIXED_BYTES ((size_t)24 << 20)
+
+/* Threads and chunk size that fit the memory budget: fewer threads first,
+ * then smaller chunks, down to 64 KiB. The chunk size is part of the
+ * container, the thread count is not. */
+static void fit_budget(const el_workspace *ws, size_t *threads, size_t *chunk_bytes)
+{
+    size_t budget = ws->memory_budget ? ws->memory_budget : EL_MEMORY_DEFAULT;
+    size_t chunk = ws->chunk_bytes ? ws->chunk_bytes : EL_CHUNK_BYTES;
+    size_t n = ws->threads > 1 ? (size_t)ws->threads : 1;
+
+    while (n > 1 && n * (3 * chunk + THREAD_FIXED_BYTES) > budget)
+        n--;
+    if (3 * chunk + THREAD_FIXED_BYTES > budget) {
+        size_t room = budget > THREAD_FIXED_BYTES ? budget - THREAD_FIXED_BYTES : 0;
+        chunk = room / 3 < ((size_t)64 << 10) ? (size_t)64 << 10 : room / 3;
+    }
+    *threads = n;
+    *chunk_bytes = chunk;
+}
+
 int el_export_models(const el_workspace *ws, const size_t *models, size_t n_models,
                      const char *out_path, el_progress_fn progress, void *ctx,
                      el_export_report *report, el_error *err)
@@ -606,6 +632,7 @@ int el_export_models(const el_workspace *ws, const size_t *models, size_t n_mode
         n_layers += ws->models[models[i]].n_tensors;
     report->layers = calloc(n_layers + 1, sizeof *report->layers);
     writer w = { .fd = -1, .progress = progress, .ctx = ctx };
+    fit_budget(ws, &w.threads, &w.chunk_bytes);
     w.slots = calloc(ws->n_models, sizeof *w.slots);
     if (report->layers == NULL || w.slots == NULL) {
         free(w.slots);

@@ -30,6 +30,27 @@ el_hash128 el_hash128_bytes(const void *data, size_t len)
     return (el_hash128){ .lo = h.low64, .hi = h.high64 };
 }
 
+/* XXH3-128 of a tensor's bytes, a window at a time with each window's
+ * pages dropped after, so hashing a model never makes it all resident. */
+static el_hash128 hash_tensor(const el_tensor *t)
+{
+    if (t->derived)
+        return el_hash128_bytes(t->data, (size_t)t->nbytes);
+
+    XXH3_state_t *state = XXH3_createState();
+    if (state == NULL)
+        return el_hash128_bytes(t->data, (size_t)t->nbytes);
+    XXH3_128bits_reset(state);
+    for (uint64_t pos = 0, window = 16u << 20; pos < t->nbytes; pos += window) {
+        size_t n = t->nbytes - pos < window ? (size_t)(t->nbytes - pos) : (size_t)window;
+        XXH3_128bits_update(state, t->data + pos, n);
+        el_release_range(t->data + pos, n);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(state);
+    XXH3_freeState(state);
+    return (el_hash128){ .lo = h.low64, .hi = h.high64 };
+}
+
 void el_hash128_hex(el_hash128 h, char out[33])
 {
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.hi,
@@ -75,8 +96,7 @@ static size_t collect(const el_model *const *models, size_t n_models,
             el_dup *d = &dups[m][t];
 
             memset(d, 0, sizeof *d);
-            d->hash = el_hash128_bytes(tensor->data, (size_t)tensor->nbytes);
-            el_tensor_release(models[m], tensor);
+            d->hash = hash_tensor(tensor);
             if (tensor->nbytes == 0)
                 continue;
 

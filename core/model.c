@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,47 @@ static char *dir_name(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
+/* Every live file mapping, so that el_release_range drops pages only of
+ * mapped model files and never of heap memory that a caller's tensor may
+ * point to (MADV_DONTNEED on anonymous memory would zero it). */
+#define MAX_MAPPINGS 1024
+typedef struct mapping {
+    uintptr_t start, end;
+} mapping;
+static mapping mappings[MAX_MAPPINGS];
+static size_t n_mappings;
+static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void register_mapping(const void *map, uint64_t size)
+{
+    pthread_mutex_lock(&mappings_lock);
+    if (n_mappings < MAX_MAPPINGS)
+        mappings[n_mappings++] = (mapping){ (uintptr_t)map, (uintptr_t)map + size };
+    pthread_mutex_unlock(&mappings_lock);
+}
+
+static void unregister_mapping(const void *map)
+{
+    pthread_mutex_lock(&mappings_lock);
+    for (size_t i = 0; i < n_mappings; i++) {
+        if (mappings[i].start == (uintptr_t)map) {
+            mappings[i] = mappings[--n_mappings];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mappings_lock);
+}
+
+static int is_mapped(uintptr_t start, uintptr_t end)
+{
+    int found = 0;
+    pthread_mutex_lock(&mappings_lock);
+    for (size_t i = 0; i < n_mappings && !found; i++)
+        found = start >= mappings[i].start && end <= mappings[i].end;
+    pthread_mutex_unlock(&mappings_lock);
+    return found;
+}
+
 /* Maps a whole regular file read-only. An empty file gets map NULL, size 0. */
 static int map_file(const char *path, const uint8_t **map, uint64_t *size,
                     el_error *err)
@@ -99,6 +141,7 @@ static int map_file(const char *path, const uint8_t **map, uint64_t *size,
     }
     close(fd);
 
+    register_mapping(p, (uint64_t)st.st_size);
     *map = p;
     *size = (uint64_t)st.st_size;
     return 0;
@@ -106,8 +149,10 @@ static int map_file(const char *path, const uint8_t **map, uint64_t *size,
 
 static void unmap_file(const uint8_t *map, uint64_t size)
 {
-    if (map != NULL)
+    if (map != NULL) {
+        unregister_mapping(map);
         munmap((void *)(uintptr_t)map, (size_t)size);
+    }
 }
 
 int el_model_add_file(el_model *m, const char *path, size_t *file, el_error *err)
@@ -524,7 +569,7 @@ void el_release_range(const void *data, uint64_t len)
     uintptr_t start = (uintptr_t)data, end = start + len;
     uintptr_t first = (start + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
     uintptr_t last = end & ~((uintptr_t)page - 1);
-    if (data != NULL && last > first)
+    if (data != NULL && last > first && is_mapped(start, end))
         madvise((void *)first, last - first, MADV_DONTNEED);
 }
 

@@ -110,7 +110,8 @@ el_tensor *el_model_add_tensor(el_model *model, el_error *err);
  * the pages are read again if touched. Does nothing for derived tensors. */
 void el_tensor_release(const el_model *model, const el_tensor *t);
 
-/* The same for any range of a file mapping (whole pages inside it). */
+/* The same for any range (whole pages inside it); ranges that are not
+ * inside a model file this process mapped are left alone. */
 void el_release_range(const void *data, uint64_t len);
 
 /* Index of the tensor with this name, or -1. */

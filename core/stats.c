@@ -292,8 +292,13 @@ static void scan_chunk(scan *sc, el_dtype dtype, const uint8_t *p, uint64_t n)
 
 /* One pass over the tensor in cache-sized chunks: byte planes, then the
  * dtype kernel, then the moments of the chunk. */
+/* Bytes scanned between drops of the pages already read: a tensor larger
+ * than memory never becomes resident as a whole. */
+#define RELEASE_WINDOW (16u << 20)
+
 static void scan_tensor(scan *sc, const el_tensor *t, size_t size)
 {
+    uint64_t released = 0;
     for (uint64_t i = 0; i < t->count; i += BLOCK) {
         const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
         const uint8_t *p = t->data + i * size;
@@ -301,6 +306,12 @@ static void scan_tensor(scan *sc, const el_tensor *t, size_t size)
         count_planes(sc, p, n, (int)size);
         scan_chunk(sc, t->dtype, p, n);
         flush_block(sc);
+
+        uint64_t scanned = (i + n) * size;
+        if (!t->derived && scanned - released >= RELEASE_WINDOW) {
+            el_release_range(t->data + released, scanned - released);
+            released = scanned;
+        }
     }
 }
 

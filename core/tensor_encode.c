@@ -79,6 +79,8 @@ static int try_coder(const coder *c, const el_tensor *t, const el_layer *layer,
     }
     job->codec = c->name;
     job->is_delta = c->delta != NULL;
+    if (!t->derived)
+        el_release_range(src, job->count * size);
     return 0;
 }
 

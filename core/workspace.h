@@ -15,6 +15,9 @@
 #define EL_MAX_CODECS 16
 #define EL_MAX_DELTA 4
 
+/* Memory an export plans for when no budget is given: 512 MiB. */
+#define EL_MEMORY_DEFAULT ((size_t)512 << 20)
+
 /* Default bytes of each tensor that a prediction encodes. */
 #define EL_SAMPLE_BYTES (256u * 1024u)
 
@@ -103,6 +106,7 @@ typedef struct el_workspace {
     int threads;              /* worker threads for analysis and export, 1 to 64;
                                  every online core by default */
     size_t chunk_bytes;       /* source bytes per container chunk; 0: default */
+    size_t memory_budget;     /* bytes export may hold at once; 0: EL_MEMORY_DEFAULT */
     el_policy policy;         /* how auto layers choose */
     el_bound default_bound;   /* from the last plan loaded; lossless at first */
     const el_codec *default_codec;

@@ -14,7 +14,7 @@ static void compress_usage(FILE *out)
 {
     fputs("Usage: elves compress MODEL... -o OUT.elves [--bound B] [--codec C] [--policy P]\n"
           "                      [--plan FILE] [--save-plan FILE] [--base BASE] [--level N]\n"
-          "                      [-T N] [--chunk-kib N]\n"
+          "                      [-T N] [--chunk-kib N] [--memory MIB]\n"
           "\n"
           "Writes MODEL into an .elves container. Several models (fine-tunes of one\n"
           "base, copies) go into one container that stores every tensor they share\n"
@@ -46,6 +46,8 @@ static void compress_usage(FILE *out)
           "                     output is the same for every N\n"
           "  --chunk-kib N      source KiB per independently decodable chunk\n"
           "                     (default 4096)\n"
+          "  --memory MIB       memory the export may hold at once (default 512);\n"
+          "                     fewer threads, then smaller chunks, keep within it\n"
           "  -h, --help         show this help\n"
           "\n"
           "Codecs:\n", out);
@@ -123,6 +125,7 @@ int el_cli_compress(int argc, char **argv)
         { "level", required_argument, NULL, 'l' },
         { "threads", required_argument, NULL, 'T' },
         { "chunk-kib", required_argument, NULL, 'K' },
+        { "memory", required_argument, NULL, 'M' },
         { "policy", required_argument, NULL, 'p' },
         { "plan", required_argument, NULL, 'P' },
         { "base", required_argument, NULL, 'B' },
@@ -136,7 +139,7 @@ int el_cli_compress(int argc, char **argv)
     el_bound bound = { EL_BOUND_LOSSLESS, 0 };
     const el_codec *codec = NULL;
     int level = 3, threads = el_cli_default_threads(), c;
-    long chunk_kib = 0;
+    long chunk_kib = 0, memory_mib = 0;
     el_error err;
 
     optind = 1;
@@ -182,6 +185,14 @@ int el_cli_compress(int argc, char **argv)
             if (threads < 1 || threads > 64) {
                 fprintf(stderr, "elves compress: invalid -T \"%s\": use 1 to 64 threads\n",
                         optarg);
+                return 2;
+            }
+            break;
+        case 'M':
+            memory_mib = atol(optarg);
+            if (memory_mib < 32 || memory_mib > 1024 * 1024) {
+                fprintf(stderr, "elves compress: invalid --memory \"%s\": use 32 to "
+                        "1048576 (MiB)\n", optarg);
                 return 2;
             }
             break;
@@ -248,6 +259,7 @@ int el_cli_compress(int argc, char **argv)
     ws.policy = policy;
     ws.threads = threads;
     ws.chunk_bytes = (size_t)chunk_kib * 1024;
+    ws.memory_budget = (size_t)memory_mib << 20;
 
     size_t fallbacks = 0;
     el_export_report report;

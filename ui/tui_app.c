@@ -19,14 +19,16 @@ static const char *const tui_screen_names[TUI_SCREEN_COUNT] = {
     [TUI_OVERVIEW] = "Overview",
     [TUI_TABLE] = "Layers",
     [TUI_DETAIL] = "Layer detail",
+    [TUI_DEDUP] = "Duplicates",
     [TUI_REPORT] = "Export report",
     [TUI_HELP] = "Help",
 };
 
 static const char *const tui_screen_hints[TUI_SCREEN_COUNT] = {
-    [TUI_OVERVIEW] = "2:layers e:export ?:help q:quit",
+    [TUI_OVERVIEW] = "2:layers 3:dedup e:export ?:help q:quit",
     [TUI_TABLE] = "Enter:detail /:filter s:sort b:bound c:codec e:export ?:help",
     [TUI_DETAIL] = "h/l:layer b:bound c:codec Esc:back ?:help",
+    [TUI_DEDUP] = "Enter:detail Esc:back ?:help",
     [TUI_REPORT] = "Esc:back ?:help",
     [TUI_HELP] = "Esc:back",
 };
@@ -118,7 +120,13 @@ static void tui_draw_status(const tui_app *app)
     char where[600];
     const tui_row *row = tui_selected_row(app);
     int on_layer = app->screen == TUI_TABLE || app->screen == TUI_DETAIL;
-    if (on_layer && row != NULL)
+    size_t copy_model, copy_tensor;
+    if (app->screen == TUI_DEDUP &&
+        tui_dedup_selected(app, &copy_model, &copy_tensor))
+        snprintf(where, sizeof where, "%s | %s",
+                 tui_model_label(app, copy_model),
+                 app->ws->models[copy_model].tensors[copy_tensor].name);
+    else if (on_layer && row != NULL)
         snprintf(where, sizeof where, "%s | %s",
                  tui_model_label(app, row->model),
                  app->ws->models[row->model].tensors[row->tensor].name);
@@ -141,6 +149,19 @@ static void tui_draw_status(const tui_app *app)
     tui_put(y, 1, where_width, TUI_STATUS, fitted);
 }
 
+void tui_busy_notice(const char *title, const char *text)
+{
+    if (tui_too_small())
+        return;
+
+    int width = COLS - 4 < 64 ? COLS - 4 : 64;
+    int y = (LINES - 3) / 2;
+    int x = (COLS - width) / 2;
+    tui_box(y, x, 3, width, title);
+    tui_put(y + 1, x + 2, width - 4, TUI_NORMAL, text);
+    refresh();
+}
+
 static void tui_draw_too_small(void)
 {
     char text[96];
@@ -153,6 +174,11 @@ static void tui_draw_too_small(void)
 
 void tui_draw(tui_app *app)
 {
+    int wants_dedup = app->screen == TUI_DEDUP ||
+                      (app->screen == TUI_OVERVIEW && app->ws->n_models > 1);
+    if (wants_dedup && !tui_too_small())
+        tui_dedup_ensure(app);
+
     erase();
     if (tui_too_small()) {
         tui_draw_too_small();
@@ -175,6 +201,9 @@ void tui_draw(tui_app *app)
         break;
     case TUI_DETAIL:
         tui_detail_draw(app, top, height);
+        break;
+    case TUI_DEDUP:
+        tui_dedup_draw(app, top, height);
         break;
     case TUI_REPORT:
         tui_report_draw(app, top, height);
@@ -221,6 +250,7 @@ static void tui_app_free(tui_app *app)
     free(app->model_labels);
     free(app->rows);
     free(app->summaries);
+    tui_dedup_free(app);
     if (app->has_report)
         el_export_report_free(&app->report);
 }
@@ -231,6 +261,7 @@ static int tui_app_init(tui_app *app, el_workspace *ws, el_error *err)
     app->ws = ws;
     app->screen = ws->n_models > 1 ? TUI_OVERVIEW : TUI_TABLE;
     app->summaries_stale = 1;
+    app->detail_return = TUI_TABLE;
 
     app->model_labels = calloc(ws->n_models ? ws->n_models : 1,
                                sizeof *app->model_labels);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/chunks.h"
 #include "../core/container.h"
 #include "../core/workspace.h"
 
@@ -25,6 +26,7 @@ typedef enum tui_screen {
     TUI_OVERVIEW,
     TUI_TABLE,
     TUI_DETAIL,
+    TUI_DEDUP,
     TUI_REPORT,
     TUI_HELP,
     TUI_SCREEN_COUNT
@@ -87,6 +89,36 @@ typedef struct tui_summary {
     size_t layers_without_codec;
 } tui_summary;
 
+/* One line of the dedup screen. Only copy lines take the cursor. */
+typedef enum tui_dedup_kind {
+    TUI_DEDUP_BLANK,
+    TUI_DEDUP_HEADING,     /* a section title */
+    TUI_DEDUP_NONE,        /* the section has no groups */
+    TUI_DEDUP_GROUP,       /* a set of identical tensors or chunks */
+    TUI_DEDUP_COPY,        /* one copy: group and copy index */
+    TUI_DEDUP_MORE         /* copies of a chunk group the report does not list */
+} tui_dedup_kind;
+
+typedef struct tui_dedup_line {
+    tui_dedup_kind kind;
+    int chunk;             /* group indexes chunk_groups, else tensor_groups */
+    size_t group;
+    size_t copy;
+} tui_dedup_line;
+
+/* The duplicate report across every open model, built once on first use
+ * because it reads every byte of every model. */
+typedef struct tui_dedup {
+    int state;             /* 0 not built yet, 1 built, -1 failed */
+    char error[TUI_STATUS_MAX];
+    el_dedup_report report;
+    tui_dedup_line *lines;
+    size_t n_lines;
+    size_t selected;       /* index into lines, always a copy line when any */
+    size_t top;            /* first line drawn */
+    size_t page;           /* lines that fit, from the latest draw */
+} tui_dedup;
+
 /* Where `c` resumes cycling after a codec was rejected, so the user can
  * step past codecs that cannot honour the layer's bound. */
 typedef struct tui_codec_cursor {
@@ -119,6 +151,9 @@ typedef struct tui_app {
     tui_scroll detail_scroll;
     tui_scroll report_scroll;
     tui_scroll help_scroll;
+    tui_screen detail_return; /* screen that Esc on the detail goes back to */
+
+    tui_dedup dedup;
 
     el_export_report report;
     int has_report;
@@ -137,6 +172,9 @@ void tui_set_status(tui_app *app, int is_error, const char *fmt, ...)
 void tui_draw(tui_app *app);
 void tui_open_screen(tui_app *app, tui_screen screen);
 const char *tui_model_label(const tui_app *app, size_t model);
+/* Draws a box with text over the current screen and shows it at once, for
+ * work that keeps the loop from reading keys for a while. */
+void tui_busy_notice(const char *title, const char *text);
 
 /* tui_keys.c */
 typedef struct tui_binding {
@@ -193,12 +231,29 @@ const char *tui_codec_label(const el_layer *layer, char *buf, size_t len);
 /* tui_table.c */
 int tui_rows_rebuild(tui_app *app);
 const tui_row *tui_selected_row(const tui_app *app);
-void tui_select_tensor(tui_app *app, size_t model, size_t tensor);
+/* Moves the table cursor to a tensor. Returns 1, or 0 when the filter
+ * hides it. */
+int tui_select_tensor(tui_app *app, size_t model, size_t tensor);
 void tui_table_draw(tui_app *app, int top, int height);
+/* Whether a layer has a base tensor with the same bytes, found from the
+ * duplicate analysis without reading either tensor. */
+int tui_layer_matches_base(const el_workspace *ws, size_t model, size_t tensor);
 
 /* tui_overview.c */
 void tui_summaries_refresh(tui_app *app);
 void tui_overview_draw(tui_app *app, int top, int height);
+
+/* tui_dedup.c */
+/* Builds the duplicate report if it is not built yet, with a notice on the
+ * screen meanwhile. On failure dedup.state is -1 and dedup.error contains the reason. */
+void tui_dedup_ensure(tui_app *app);
+void tui_dedup_free(tui_app *app);
+void tui_dedup_draw(tui_app *app, int top, int height);
+/* Moves the cursor by delta copy lines, clamped to the first and last. */
+void tui_dedup_move(tui_app *app, long delta);
+/* The tensor holding the selected copy. Returns 0 when nothing is selected. */
+int tui_dedup_selected(const tui_app *app, size_t *model, size_t *tensor);
+void tui_dedup_open_copy(tui_app *app);
 
 /* tui_detail.c */
 void tui_detail_draw(tui_app *app, int top, int height);
@@ -224,6 +279,7 @@ void tui_switch_policy(tui_app *app);
 
 /* tui_export.c */
 void tui_export_dialog(tui_app *app);
+void tui_export_family_dialog(tui_app *app);
 
 /* tui_report.c */
 void tui_report_draw(tui_app *app, int top, int height);

@@ -1,5 +1,6 @@
 /* The layer detail: statistics, the exponent histogram as a bar chart and
- * every codec's prediction for the layer. */
+ * every codec's prediction for the layer, with the delta codecs against
+ * the base tensor when a base model is set. */
 #include <math.h>
 #include <ncurses.h>
 #include <stdio.h>
@@ -11,6 +12,44 @@ static void tui_pair(int y, int x, int width, const char *label,
 {
     tui_put(y, x, 12, TUI_HEADER, label);
     tui_put(y, x + 12, width - 12, TUI_NORMAL, value);
+}
+
+/* The base tensor the layer is paired with and how far the layer moved
+ * from it, when a base model is set. */
+static void tui_detail_base(tui_app *app, tui_page *page, const tui_row *row)
+{
+    const el_workspace *ws = app->ws;
+    const el_layer *layer = &ws->layers[row->model][row->tensor];
+    const el_tensor *base = el_layer_base_tensor(ws, layer);
+    const char *base_label;
+    int y;
+
+    if (ws->base < 0)
+        return;
+    base_label = tui_model_label(app, (size_t)ws->base);
+    y = tui_page_next(page);
+    if ((long)row->model == ws->base) {
+        tui_put(y, 2, COLS - 3, TUI_DIM, "this model is the base of the others");
+        return;
+    }
+    if (base == NULL) {
+        tui_putf(y, 2, COLS - 3, TUI_DIM,
+                 "base %s has no tensor of this name, dtype and shape",
+                 base_label);
+        return;
+    }
+
+    char change[48];
+    double l2 = layer->base_rel_l2;
+    if (tui_layer_matches_base(ws, row->model, row->tensor))
+        snprintf(change, sizeof change, "bit-identical");
+    else if (isnan(l2))
+        snprintf(change, sizeof change, "changed (no L2 for %s)",
+                 el_dtype_name(base->dtype));
+    else
+        snprintf(change, sizeof change, "relative L2 change %.3g", l2);
+    tui_putf(y, 2, COLS - 3, TUI_NORMAL, "base %s:%s, %s", base_label,
+             base->name, change);
 }
 
 static void tui_detail_header(tui_app *app, tui_page *page, const tui_row *row)
@@ -31,7 +70,11 @@ static void tui_detail_header(tui_app *app, tui_page *page, const tui_row *row)
              tui_model_label(app, row->model), el_dtype_name(t->dtype), shape,
              size, count);
 
-    tui_codec_label(layer, codec, sizeof codec);
+    if (el_layer_delta(layer) != NULL)
+        snprintf(codec, sizeof codec, "auto:%s against the base",
+                 el_layer_delta(layer)->name);
+    else
+        tui_codec_label(layer, codec, sizeof codec);
     el_bound_format(layer->bound, bound, sizeof bound);
     y = tui_page_next(page);
     tui_putf(y, 2, COLS - 3, TUI_NORMAL, "codec %s  bound %s", codec, bound);
@@ -44,9 +87,10 @@ static void tui_detail_header(tui_app *app, tui_page *page, const tui_row *row)
                  tui_model_label(app, of.model),
                  app->ws->models[of.model].tensors[of.tensor].name,
                  shared ? "stored once in the export"
-                 : of.model != row->model ? "stored again: an export holds one model"
+                 : of.model != row->model ? "stored again by e; once by E when the plans match"
                                           : "stored again: its plan differs");
     }
+    tui_detail_base(app, page, row);
 }
 
 static void tui_detail_stats(tui_page *page, const el_stats *s)
@@ -111,6 +155,85 @@ static void tui_detail_stats(tui_page *page, const el_stats *s)
     tui_put(y, 2 + 24, COLS - 28, TUI_DIM, "bound of byte-plane coders (bytegroup, ZipNN)");
 }
 
+/* Why auto cannot take delta codec el_delta_codecs[index] for the layer,
+ * as el_choose_delta decides it, or NULL when it can. */
+static const char *tui_delta_reason(const el_workspace *ws,
+                                    const el_layer *layer,
+                                    const el_tensor *tensor, size_t index,
+                                    char *buf, size_t len)
+{
+    const el_delta_codec *codec = el_delta_codecs[index];
+    const el_prediction *pred = &layer->delta_pred[index];
+
+    if (!codec->supports(tensor->dtype)) {
+        snprintf(buf, len, "not for %s", el_dtype_name(tensor->dtype));
+        return buf;
+    }
+    if (!pred->applicable) {
+        snprintf(buf, len, "cannot honour the bound");
+        return buf;
+    }
+    if (layer->codec != NULL) {
+        snprintf(buf, len, "the layer's codec is fixed");
+        return buf;
+    }
+    if (ws->policy != EL_POLICY_AUTO) {
+        snprintf(buf, len, "only the auto policy uses deltas");
+        return buf;
+    }
+    int lossless = layer->bound.kind == EL_BOUND_LOSSLESS || layer->abs_bound <= 0;
+    if (lossless && !codec->lossless) {
+        snprintf(buf, len, "not lossless");
+        return buf;
+    }
+    if (!lossless && pred->max_error > layer->abs_bound) {
+        snprintf(buf, len, "error up to %.3g", pred->max_error);
+        return buf;
+    }
+    return NULL;
+}
+
+/* The delta codecs against the layer's base tensor, in the columns of the
+ * standalone codecs above them. */
+static void tui_detail_deltas(tui_page *page, const el_workspace *ws,
+                              const el_tensor *tensor, const el_layer *layer)
+{
+    char ratio[32], error[32], reason[96];
+    int y;
+
+    if (el_layer_base_tensor(ws, layer) == NULL)
+        return;
+    y = tui_page_next(page);
+    tui_put(y, 2, COLS - 3, TUI_DIM, "against the base tensor:");
+
+    for (size_t i = 0; el_delta_codecs[i] != NULL && i < EL_MAX_DELTA; i++) {
+        const el_prediction *pred = &layer->delta_pred[i];
+        const char *why = tui_delta_reason(ws, layer, tensor, i, reason,
+                                           sizeof reason);
+        int chosen = (int)i == layer->chosen_delta;
+
+        if (pred->applicable) {
+            tui_format_ratio(pred->ratio, pred->estimated, ratio, sizeof ratio);
+            tui_format_error(pred->max_error, error, sizeof error);
+        } else {
+            snprintf(ratio, sizeof ratio, "-");
+            snprintf(error, sizeof error, "-");
+        }
+        tui_role role = TUI_NORMAL;
+        const char *plan = "";
+        if (chosen) {
+            role = TUI_GOOD;
+            plan = "<- chosen by auto";
+        } else if (why != NULL) {
+            role = TUI_DIM;
+            plan = why;
+        }
+        y = tui_page_next(page);
+        tui_putf(y, 2, COLS - 3, role, "%-11s %9s %11s  %s",
+                 el_delta_codecs[i]->name, ratio, error, plan);
+    }
+}
+
 /* Every codec, with the ones that cannot take the layer dimmed and the
  * reason beside them. */
 static void tui_detail_codecs(tui_page *page, const el_workspace *ws,
@@ -147,14 +270,22 @@ static void tui_detail_codecs(tui_page *page, const el_workspace *ws,
         }
 
         const char *plan = why != NULL ? why : "";
-        if ((int)c == layer->chosen)
+        int delta_wins = el_layer_delta(layer) != NULL;
+        if ((int)c == layer->chosen && delta_wins)
+            plan = "best standalone; a delta codec is smaller";
+        else if ((int)c == layer->chosen)
             plan = layer->codec == NULL ? "<- chosen by auto" : "<- fixed";
         else if ((int)c == layer->policy_choice[EL_POLICY_PAPER] && ws->policy != EL_POLICY_PAPER)
             plan = why != NULL ? why : "elves-paper would pick this";
-        tui_putf(y, 2, COLS - 3,
-                 (int)c == layer->chosen ? TUI_GOOD : why != NULL ? TUI_DIM : TUI_NORMAL,
-                 "%-11s %9s %11s  %s", codec->name, ratio, error, plan);
+        tui_role role = TUI_NORMAL;
+        if ((int)c == layer->chosen && !delta_wins)
+            role = TUI_GOOD;
+        else if (why != NULL)
+            role = TUI_DIM;
+        tui_putf(y, 2, COLS - 3, role, "%-11s %9s %11s  %s", codec->name,
+                 ratio, error, plan);
     }
+    tui_detail_deltas(page, ws, tensor, layer);
 }
 
 /* Bins are labelled with the power of two they cover: biased exponent minus

@@ -9,8 +9,8 @@ static void tui_screens_text(unsigned screens, char *buf, size_t len)
 {
     static const char *const names[TUI_SCREEN_COUNT] = {
         [TUI_OVERVIEW] = "overview", [TUI_TABLE] = "table",
-        [TUI_DETAIL] = "detail",     [TUI_REPORT] = "report",
-        [TUI_HELP] = "help",
+        [TUI_DETAIL] = "detail",     [TUI_DEDUP] = "dedup",
+        [TUI_REPORT] = "report",     [TUI_HELP] = "help",
     };
     size_t used = 0;
 
@@ -64,5 +64,14 @@ void tui_help_draw(tui_app *app, int top, int height)
     y = tui_page_next(&page);
     tui_put(y, 2, COLS - 3, TUI_DIM,
             "the elves-paper policy picks among zstd, de and elf as the paper did.");
+    y = tui_page_next(&page);
+    tui_put(y, 2, COLS - 3, TUI_DIM,
+            "With a base model (m), the table's base column is each layer's");
+    y = tui_page_next(&page);
+    tui_put(y, 2, COLS - 3, TUI_DIM,
+            "relative L2 change from its base tensor, = when bit-identical;");
+    y = tui_page_next(&page);
+    tui_put(y, 2, COLS - 3, TUI_DIM,
+            "restoring a layer stored as a delta needs the base file itself.");
     tui_page_end(&app->help_scroll, &page);
 }

@@ -3,6 +3,7 @@
  * export live in tui_edit.c and tui_export.c. */
 #include <limits.h>
 #include <ncurses.h>
+#include <stdio.h>
 
 #include "tui_app.h"
 
@@ -43,17 +44,23 @@ static tui_scroll *tui_current_scroll(tui_app *app)
     case TUI_HELP:
         return &app->help_scroll;
     case TUI_TABLE:
+    case TUI_DEDUP:
     case TUI_SCREEN_COUNT:
         break;
     }
     return NULL;
 }
 
-/* Moves the table cursor by delta rows, or scrolls a text screen. */
+/* Moves the table or dedup cursor by delta rows, or scrolls a text
+ * screen. */
 static void tui_move(tui_app *app, long delta)
 {
     tui_scroll *scroll = tui_current_scroll(app);
 
+    if (app->screen == TUI_DEDUP) {
+        tui_dedup_move(app, delta);
+        return;
+    }
     if (scroll != NULL) {
         tui_scroll_by(scroll, delta);
         return;
@@ -82,6 +89,9 @@ static long tui_page_lines(const tui_app *app)
     case TUI_HELP:
         page = app->help_scroll.page;
         break;
+    case TUI_DEDUP:
+        page = app->dedup.page;
+        break;
     case TUI_TABLE:
     case TUI_SCREEN_COUNT:
         break;
@@ -103,6 +113,7 @@ static void act_detail(tui_app *app)
         return;
     }
     app->detail_scroll.top = 0;
+    app->detail_return = TUI_TABLE;
     tui_open_screen(app, TUI_DETAIL);
 }
 
@@ -154,8 +165,13 @@ static void act_back(tui_app *app)
         app->screen = app->help_return;
         break;
     case TUI_DETAIL:
+        app->screen = app->detail_return;
+        break;
     case TUI_REPORT:
         app->screen = TUI_TABLE;
+        break;
+    case TUI_DEDUP:
+        app->screen = app->ws->n_models > 1 ? TUI_OVERVIEW : TUI_TABLE;
         break;
     case TUI_TABLE:
         if (app->filter[0] != '\0') {
@@ -194,6 +210,50 @@ static void act_help(tui_app *app)
 
 static void act_overview(tui_app *app) { tui_open_screen(app, TUI_OVERVIEW); }
 static void act_table(tui_app *app) { tui_open_screen(app, TUI_TABLE); }
+static void act_dedup(tui_app *app) { tui_open_screen(app, TUI_DEDUP); }
+
+/* Makes the current model the base of the others, or clears the base when
+ * the current model is the base already. el_workspace_set_base predicts
+ * every delta codec on every paired layer, which takes a while on large
+ * models, so a notice stays up meanwhile. */
+static void act_toggle_base(tui_app *app)
+{
+    el_workspace *ws = app->ws;
+    const char *label = tui_model_label(app, app->model);
+    long base = ws->base == (long)app->model ? -1 : (long)app->model;
+    el_error err;
+
+    if (ws->n_models < 2) {
+        tui_set_status(app, 1, "a base needs a second model to encode; open "
+                       "the base and its fine-tunes together");
+        return;
+    }
+
+    char notice[TUI_STATUS_MAX];
+    if (base >= 0)
+        snprintf(notice, sizeof notice, "Pairing layers with base %s...", label);
+    else
+        snprintf(notice, sizeof notice, "Clearing the base...");
+    tui_busy_notice("Base model", notice);
+
+    if (el_workspace_set_base(ws, base, &err) != 0) {
+        /* With base -1, el_workspace_set_base only unpairs every layer and
+         * predicts nothing, so it returns 0 and leaves no layer half paired
+         * with the failed base. */
+        el_error ignored;
+        el_workspace_set_base(ws, -1, &ignored);
+        tui_plan_changed(app);
+        tui_set_status(app, 1, "cannot make %s the base: %s; no base is set",
+                       label, err.msg);
+        return;
+    }
+    tui_plan_changed(app);
+    if (base >= 0)
+        tui_set_status(app, 0, "%s is the base: auto may store the other "
+                       "models' layers as deltas against it", label);
+    else
+        tui_set_status(app, 0, "base cleared: every model is stored on its own");
+}
 
 static void act_report(tui_app *app)
 {
@@ -239,6 +299,10 @@ const tui_binding tui_bindings[] = {
      "previous model", act_previous_model},
     {{'1'}, "1", TUI_ON_ALL, "overview", act_overview},
     {{'2'}, "2", TUI_ON_ALL, "layer table", act_table},
+    {{'3'}, "3", TUI_ON_ALL,
+     "duplicates: identical tensors and repeated chunks", act_dedup},
+    {{'\n', '\r', KEY_ENTER}, "Enter", TUI_ON(TUI_DEDUP),
+     "open the detail of the selected copy", tui_dedup_open_copy},
     {{'s'}, "s", TUI_ON(TUI_TABLE),
      "sort by name, size, ratio or exponent entropy", act_sort},
     {{'/'}, "/", TUI_ON(TUI_TABLE),
@@ -258,6 +322,12 @@ const tui_binding tui_bindings[] = {
      "load a plan file into the current model", tui_plan_load},
     {{'e'}, "e", ON_TOP | TUI_ON(TUI_DETAIL) | TUI_ON(TUI_REPORT),
      "export the current model to a .elves file", tui_export_dialog},
+    {{'E'}, "E", ON_TOP | TUI_ON(TUI_DETAIL),
+     "export every open model (but the base) into one family container",
+     tui_export_family_dialog},
+    {{'m'}, "m", ON_TOP | TUI_ON(TUI_DETAIL),
+     "make the current model the base of the others; again clears it",
+     act_toggle_base},
     {{'r'}, "r", ON_TOP | TUI_ON(TUI_DETAIL),
      "show the report of the latest export", act_report},
     {{'?', KEY_F(1)}, "? F1", TUI_ON_ALL, "this help", act_help},

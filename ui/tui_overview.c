@@ -1,5 +1,6 @@
-/* The overview: per model, its files, size, dtype mix, duplicates and the
- * predicted ratio of every codec and of the current plan. */
+/* The overview. With several models open it starts with the base and the
+ * bytes the models share. Then come per model its files, size, dtype mix,
+ * duplicates and the predicted ratio of every codec and of the plan. */
 #include <ncurses.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,11 @@
 
 /* Column where values start, after the labels. */
 #define TUI_VALUE_X 18
+
+/* Columns of the family tables: the model label, then cells such as
+ * "45.1% 1023.9 KiB", right-aligned. */
+#define TUI_FAMILY_LABEL 16
+#define TUI_FAMILY_CELL 18
 
 static void tui_summarize(const el_workspace *ws, size_t m, tui_summary *s)
 {
@@ -114,7 +120,8 @@ static void tui_model_section(tui_app *app, tui_page *page, size_t m)
     y = tui_page_next(page);
     if (app->ws->n_models > 1 && m == app->model)
         tui_put(y, 0, 2, TUI_GOOD, ">");
-    tui_putf(y, 2, COLS - 4, TUI_HEADER, "%s", tui_model_label(app, m));
+    tui_putf(y, 2, COLS - 4, TUI_HEADER, "%s%s", tui_model_label(app, m),
+             (long)m == app->ws->base ? " (base)" : "");
 
     y = tui_page_next(page);
     tui_label(y, "path");
@@ -193,10 +200,146 @@ static void tui_model_section(tui_app *app, tui_page *page, size_t m)
     tui_ratio_line(page, "plan", s->plan_ratio, s->plan_estimated, 1);
 }
 
+/* A family cell: bytes as a percent of whole, then the size. */
+static void tui_share_cell(int y, int x, uint64_t bytes, uint64_t whole)
+{
+    char size[32];
+
+    tui_format_bytes(bytes, size, sizeof size);
+    tui_putf(y, x, TUI_FAMILY_CELL, TUI_NORMAL, "%*s%5.1f%% %10s",
+             TUI_FAMILY_CELL - 17, "",
+             whole > 0 ? 100.0 * (double)bytes / (double)whole : 0.0, size);
+}
+
+static void tui_family_label(const tui_app *app, int y, size_t m)
+{
+    char fitted[TUI_FAMILY_LABEL + 1];
+
+    tui_fit_name(tui_model_label(app, m), TUI_FAMILY_LABEL - 1, fitted,
+                 sizeof fitted);
+    tui_put(y, 4, TUI_FAMILY_LABEL, (long)m == app->ws->base ? TUI_GOOD
+                                                           : TUI_NORMAL,
+            fitted);
+}
+
+/* Bytes of each model's CDC chunks whose content also occurs in another
+ * model: row i, column j is shared_bytes[i][j] as a share of model i's
+ * chunked bytes. Columns that do not fit are left out with a note. */
+static void tui_shared_matrix(tui_app *app, tui_page *page)
+{
+    const el_dedup_report *r = &app->dedup.report;
+    size_t n = r->n_models;
+    int x0 = 4 + TUI_FAMILY_LABEL;
+    int room = (COLS - x0 - 1) / TUI_FAMILY_CELL;
+    size_t columns = room > 0 ? (size_t)room : 0;
+    if (columns > n)
+        columns = n;
+
+    int y = tui_page_next(page);
+    tui_put(y, 2, COLS - 3, TUI_HEADER,
+            "Shared bytes: a row model's CDC chunks also found in the column model");
+    y = tui_page_next(page);
+    for (size_t j = 0; j < columns; j++) {
+        char fitted[TUI_FAMILY_CELL];
+        tui_fit_name(tui_model_label(app, j), TUI_FAMILY_CELL - 2, fitted,
+                     sizeof fitted);
+        tui_putf(y, x0 + (int)j * TUI_FAMILY_CELL, TUI_FAMILY_CELL, TUI_DIM,
+                 "%*s", TUI_FAMILY_CELL, fitted);
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        uint64_t whole = r->models[i].cdc.bytes;
+        y = tui_page_next(page);
+        tui_family_label(app, y, i);
+        for (size_t j = 0; j < columns; j++) {
+            int x = x0 + (int)j * TUI_FAMILY_CELL;
+            if (i == j)
+                tui_putf(y, x, TUI_FAMILY_CELL, TUI_DIM, "%*s",
+                         TUI_FAMILY_CELL, "-");
+            else
+                tui_share_cell(y, x, r->shared_bytes[i * n + j], whole);
+        }
+    }
+    if (columns < n) {
+        y = tui_page_next(page);
+        tui_putf(y, 4, COLS - 5, TUI_DIM,
+                 "%zu more column%s: widen the terminal to see %s",
+                 n - columns, n - columns == 1 ? "" : "s",
+                 n - columns == 1 ? "it" : "them");
+    }
+}
+
+/* Per model, the bytes that repeat an earlier piece (of the same model or
+ * of an earlier one) when cut into whole tensors, CDC chunks or fixed-size
+ * chunks. */
+static void tui_dedup_levels(tui_app *app, tui_page *page)
+{
+    const el_dedup_report *r = &app->dedup.report;
+    int x0 = 4 + TUI_FAMILY_LABEL;
+    char size[32], fixed[48];
+
+    tui_format_bytes(r->fixed_size, size, sizeof size);
+    snprintf(fixed, sizeof fixed, "fixed %s", size);
+    int y = tui_page_next(page);
+    tui_put(y, 2, COLS - 3, TUI_HEADER,
+            "Duplicate bytes: repeats of an earlier piece, per granularity");
+    y = tui_page_next(page);
+    tui_putf(y, x0, COLS - x0 - 1, TUI_DIM, "%*s%*s%*s", TUI_FAMILY_CELL,
+             "tensors", TUI_FAMILY_CELL, "CDC chunks", TUI_FAMILY_CELL,
+             fixed);
+
+    for (size_t m = 0; m < r->n_models; m++) {
+        const el_model_dedup *d = &r->models[m];
+        const el_chunk_counts *levels[3] = {&d->tensor, &d->cdc, &d->fixed};
+        y = tui_page_next(page);
+        tui_family_label(app, y, m);
+        for (int level = 0; level < 3; level++)
+            tui_share_cell(y, x0 + level * TUI_FAMILY_CELL,
+                           levels[level]->dup_bytes + levels[level]->cross_bytes,
+                           levels[level]->bytes);
+    }
+}
+
+static void tui_family_section(tui_app *app, tui_page *page)
+{
+    const el_workspace *ws = app->ws;
+    int y;
+
+    y = tui_page_next(page);
+    tui_putf(y, 2, COLS - 4, TUI_HEADER, "Family of %zu models", ws->n_models);
+
+    y = tui_page_next(page);
+    tui_label(y, "base model");
+    if (ws->base >= 0)
+        tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_GOOD,
+                 "%s; auto may store the others' layers as deltas against it",
+                 tui_model_label(app, (size_t)ws->base));
+    else
+        tui_put(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_DIM,
+                "none; m makes the current model the base");
+
+    if (app->dedup.state != 1) {
+        y = tui_page_next(page);
+        tui_label(y, "duplicates");
+        tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_ERROR,
+                 "analysis failed: %s",
+                 app->dedup.state == -1 ? app->dedup.error : "not run");
+        return;
+    }
+    tui_page_next(page);
+    tui_shared_matrix(app, page);
+    tui_page_next(page);
+    tui_dedup_levels(app, page);
+}
+
 void tui_overview_draw(tui_app *app, int top, int height)
 {
     tui_page page = tui_page_begin(&app->overview_scroll, top, height);
 
+    if (app->ws->n_models > 1) {
+        tui_family_section(app, &page);
+        tui_page_next(&page);
+    }
     for (size_t m = 0; m < app->ws->n_models; m++) {
         if (m > 0)
             tui_page_next(&page);

@@ -1,4 +1,5 @@
 /* The layer table: the filtered, sorted rows and the columns that fit. */
+#include <langinfo.h>
 #include <math.h>
 #include <ncurses.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ typedef enum tui_column {
     COL_ABS_LT_1,
     COL_ENTROPY,
     COL_DUP,
+    COL_BASE,
     COL_CODEC,
     COL_BOUND,
     COL_RATIO,
@@ -41,6 +43,7 @@ static const tui_column_spec tui_columns[COL_COUNT] = {
     [COL_ABS_LT_1] = {"|w|<1", 6, 1},
     [COL_ENTROPY] = {"expH", 5, 1},
     [COL_DUP] = {"dup of", 16, 0},
+    [COL_BASE] = {"base", 6, 1}, /* tui_base_title adds a delta sign */
     [COL_CODEC] = {"codec", 14, 0},
     [COL_BOUND] = {"bound", 10, 0},
     [COL_RATIO] = {"ratio", 7, 1},
@@ -95,6 +98,17 @@ static int tui_compare_entropy(const void *pa, const void *pb)
     return tui_compare_position(a, b);
 }
 
+/* The prediction of the codec the layer will be exported with: a delta
+ * codec when auto chose one, else the standalone choice, or NULL. */
+static const el_prediction *tui_chosen_prediction(const el_layer *layer)
+{
+    if (layer->chosen_delta >= 0)
+        return &layer->delta_pred[layer->chosen_delta];
+    if (layer->chosen >= 0)
+        return &layer->pred[layer->chosen];
+    return NULL;
+}
+
 static tui_sort_item tui_sort_item_of(const el_workspace *ws, size_t m,
                                       size_t t)
 {
@@ -102,10 +116,9 @@ static tui_sort_item tui_sort_item_of(const el_workspace *ws, size_t m,
     const el_layer *layer = &ws->layers[m][t];
     tui_sort_item item = {{m, t}, tensor->name, tensor->nbytes, 0, INFINITY};
 
-    if (layer->chosen >= 0) {
-        double ratio = layer->pred[layer->chosen].ratio;
-        item.ratio = isnan(ratio) ? 0 : ratio;
-    }
+    const el_prediction *pred = tui_chosen_prediction(layer);
+    if (pred != NULL)
+        item.ratio = isnan(pred->ratio) ? 0 : pred->ratio;
     if (layer->stats.exponent_hist != NULL)
         item.entropy = layer->stats.exponent_entropy;
     return item;
@@ -118,14 +131,15 @@ const tui_row *tui_selected_row(const tui_app *app)
     return &app->rows[app->selected];
 }
 
-void tui_select_tensor(tui_app *app, size_t model, size_t tensor)
+int tui_select_tensor(tui_app *app, size_t model, size_t tensor)
 {
     for (size_t i = 0; i < app->n_rows; i++) {
         if (app->rows[i].model == model && app->rows[i].tensor == tensor) {
             app->selected = i;
-            return;
+            return 1;
         }
     }
+    return 0;
 }
 
 int tui_rows_rebuild(tui_app *app)
@@ -210,7 +224,9 @@ static void tui_layout(const tui_app *app, int width, int widths[COL_COUNT])
     int used = 0;
 
     for (int c = 0; c < COL_COUNT; c++) {
-        widths[c] = c == COL_MODEL && !several ? 0 : tui_columns[c].width;
+        widths[c] = tui_columns[c].width;
+        if ((c == COL_MODEL && !several) || (c == COL_BASE && app->ws->base < 0))
+            widths[c] = 0;
         if (c != COL_NAME && widths[c] > 0)
             used += widths[c] + 1;
     }
@@ -222,7 +238,7 @@ static void tui_layout(const tui_app *app, int width, int widths[COL_COUNT])
     };
     static const tui_column several_models[] = {
         COL_SHAPE, COL_ABS_LT_1, COL_ENTROPY, COL_DTYPE, COL_DUP,
-        COL_SIZE, COL_MODEL, COL_BOUND,
+        COL_SIZE, COL_MODEL, COL_BOUND, COL_BASE,
     };
     const tui_column *order = several ? several_models : one_model;
     size_t n_order = several ? sizeof several_models / sizeof *several_models
@@ -251,6 +267,74 @@ static void tui_layout(const tui_app *app, int width, int widths[COL_COUNT])
         room -= dup;
     }
     widths[COL_NAME] = room > 1 ? room : 1;
+}
+
+/* The title of the base column: a Greek capital delta before "base", or a
+ * "d" when the terminal's character set is not UTF-8. Right-aligned in
+ * width columns. */
+static void tui_base_title(int y, int x, int width)
+{
+    const char *codeset = nl_langinfo(CODESET);
+    int utf8 = codeset != NULL && strcmp(codeset, "UTF-8") == 0;
+    int pad = width - 5;
+
+    if (y < 0 || x + width > COLS || pad < 0)
+        return;
+    if (utf8) {
+        attrset(tui_attr(TUI_HEADER));
+        mvaddstr(y, x + pad, "\xce\x94");
+        attrset(A_NORMAL);
+    } else {
+        tui_put(y, x + pad, 1, TUI_HEADER, "d");
+    }
+    tui_put(y, x + pad + 1, 4, TUI_HEADER, "base");
+}
+
+int tui_layer_matches_base(const el_workspace *ws, size_t model, size_t tensor)
+{
+    const el_layer *layer = &ws->layers[model][tensor];
+
+    if (el_layer_base_tensor(ws, layer) == NULL)
+        return 0;
+    if (ws->models[model].tensors[tensor].nbytes == 0)
+        return 1; /* pairing requires equal sizes, and empty tensors never count as duplicates */
+
+    /* A duplicate points at the first copy of its bytes, which is not
+     * itself a duplicate, so two tensors are identical exactly when they
+     * lead to the same first copy. */
+    el_tensor_ref mine = {model, tensor};
+    el_tensor_ref base = {(size_t)ws->base, (size_t)layer->base_tensor};
+    if (layer->dup.is_duplicate)
+        mine = layer->dup.of;
+    const el_layer *base_layer = &ws->layers[base.model][base.tensor];
+    if (base_layer->dup.is_duplicate)
+        base = base_layer->dup.of;
+    return mine.model == base.model && mine.tensor == base.tensor;
+}
+
+/* How far a layer moved from its base tensor: "=" when bit-identical,
+ * else the relative L2 change. Blank when it has no base tensor. */
+static void tui_base_cell(const tui_app *app, const tui_row *row,
+                          char *buf, size_t len)
+{
+    const el_workspace *ws = app->ws;
+    const el_layer *layer = &ws->layers[row->model][row->tensor];
+
+    buf[0] = '\0';
+    if (el_layer_base_tensor(ws, layer) == NULL)
+        return;
+
+    double change = layer->base_rel_l2;
+    if (tui_layer_matches_base(ws, row->model, row->tensor))
+        snprintf(buf, len, "=");
+    else if (isnan(change))
+        snprintf(buf, len, "diff"); /* an integer tensor that changed */
+    else if (isinf(change))
+        snprintf(buf, len, "inf");
+    else if (change == 0 || change >= 0.01)
+        snprintf(buf, len, "%.2f", change);
+    else
+        snprintf(buf, len, "%.0e", change);
 }
 
 static void tui_cell(const tui_app *app, const tui_row *row, tui_column col,
@@ -306,7 +390,14 @@ static void tui_cell(const tui_app *app, const tui_row *row, tui_column col,
                          name);
         }
         break;
+    case COL_BASE:
+        tui_base_cell(app, row, buf, len);
+        break;
     case COL_CODEC:
+        if (el_layer_delta(layer) != NULL) {
+            snprintf(buf, len, "auto:%s", el_layer_delta(layer)->name);
+            break;
+        }
         tui_codec_label(layer, buf, len);
         if (el_layer_codec(layer) == NULL)
             *role = TUI_ERROR;
@@ -314,13 +405,14 @@ static void tui_cell(const tui_app *app, const tui_row *row, tui_column col,
     case COL_BOUND:
         el_bound_format(layer->bound, buf, len);
         break;
-    case COL_RATIO:
-        if (layer->chosen >= 0)
-            tui_format_ratio(layer->pred[layer->chosen].ratio,
-                             layer->pred[layer->chosen].estimated, buf, len);
+    case COL_RATIO: {
+        const el_prediction *pred = tui_chosen_prediction(layer);
+        if (pred != NULL)
+            tui_format_ratio(pred->ratio, pred->estimated, buf, len);
         else
             snprintf(buf, len, "-");
         break;
+    }
     case COL_COUNT:
         break;
     }
@@ -341,6 +433,11 @@ static void tui_draw_cells(const tui_app *app, const tui_row *row, int y,
         char text[512], fitted[512];
         tui_role role = TUI_NORMAL;
 
+        if (row == NULL && c == COL_BASE) {
+            tui_base_title(y, x, width);
+            x += width + 1;
+            continue;
+        }
         if (row == NULL)
             snprintf(text, sizeof text, "%s", tui_columns[c].title);
         else
