@@ -5,8 +5,6 @@
 #include "workspace_internal.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,19 +85,7 @@ static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
     return el_predict_deltas(ws, m, t, err);
 }
 
-/* Statistics and predictions of every layer, shared out to ws->threads
- * workers. Each layer is independent, so the results do not depend on the
- * thread count. */
-typedef struct analysis {
-    el_workspace *ws;
-    size_t next;             /* next layer to take, counted over all models */
-    uint64_t done, total;    /* bytes analysed, for progress */
-    int failed, cancelled;
-    el_error err;            /* the first failure */
-    pthread_mutex_t lock;
-} analysis;
-
-static int analyse_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
+int el_layer_analyse(el_workspace *ws, size_t m, size_t t, el_error *err)
 {
     const el_model *model = &ws->models[m];
     el_layer *layer = &ws->layers[m][t];
@@ -112,115 +98,20 @@ static int analyse_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
     return 0;
 }
 
-static void *analysis_worker(void *arg)
+/* Fails with the reason a layer that is not ready cannot take a plan yet. */
+static int fail_not_ready(const el_workspace *ws, const el_tensor *t, el_error *err)
 {
-    analysis *a = arg;
-    for (;;) {
-        pthread_mutex_lock(&a->lock);
-        size_t i = a->next++;
-        int stop = a->failed || a->cancelled;
-        pthread_mutex_unlock(&a->lock);
-        if (stop)
-            return NULL;
-
-        size_t m = 0;
-        while (m < a->ws->n_models && i >= a->ws->models[m].n_tensors)
-            i -= a->ws->models[m++].n_tensors;
-        if (m == a->ws->n_models)
-            return NULL;
-
-        el_error err;
-        int rc = analyse_layer(a->ws, m, i, &err);
-        pthread_mutex_lock(&a->lock);
-        if (rc != 0 && !a->failed) {
-            a->failed = 1;
-            a->err = err;
-        }
-        a->done += a->ws->models[m].tensors[i].nbytes;
-        pthread_mutex_unlock(&a->lock);
-    }
-}
-
-static int analyse_layers(el_workspace *ws, el_progress_fn progress, void *ctx,
-                          el_error *err)
-{
-    analysis a = { .ws = ws, .lock = PTHREAD_MUTEX_INITIALIZER };
-    for (size_t m = 0; m < ws->n_models; m++)
-        a.total += el_model_tensor_bytes(&ws->models[m]);
-
-    pthread_t ids[64];
-    size_t started = 0;
-    for (int i = 0; i < ws->threads && i < 64; i++)
-        if (pthread_create(&ids[started], NULL, analysis_worker, &a) == 0)
-            started++;
-    if (started == 0)
-        analysis_worker(&a);
-
-    /* The calling thread reports progress, so callbacks never run on a
-     * worker (the terminal application draws in them). */
-    while (started > 0) {
-        pthread_mutex_lock(&a.lock);
-        uint64_t done = a.done;
-        int finished = a.done >= a.total || a.failed || a.cancelled;
-        pthread_mutex_unlock(&a.lock);
-        if (progress != NULL && progress(ctx, done, a.total, "analysing")) {
-            pthread_mutex_lock(&a.lock);
-            a.cancelled = 1;
-            pthread_mutex_unlock(&a.lock);
-        }
-        if (finished)
-            break;
-        struct timespec pause = { 0, 20 * 1000 * 1000 };
-        nanosleep(&pause, NULL);
-    }
-    for (size_t i = 0; i < started; i++)
-        pthread_join(ids[i], NULL);
-
-    if (a.failed) {
-        if (err != NULL)
-            *err = a.err;
-        return -1;
-    }
-    if (a.cancelled)
-        return el_fail(err, "analysis cancelled");
-    return 0;
-}
-
-int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
-                         el_error *err)
-{
-    if (analyse_layers(ws, progress, ctx, err) != 0)
-        return -1;
-
-    el_dup **dups = calloc(ws->n_models, sizeof *dups);
-    const el_model **models = calloc(ws->n_models, sizeof *models);
-    int rc = -1;
-    if (dups == NULL || models == NULL) {
-        el_fail(err, "out of memory finding duplicates");
-        goto out;
-    }
-    for (size_t m = 0; m < ws->n_models; m++) {
-        models[m] = &ws->models[m];
-        dups[m] = calloc(ws->models[m].n_tensors + 1, sizeof *dups[m]);
-        if (dups[m] == NULL) {
-            el_fail(err, "out of memory finding duplicates");
-            goto out;
-        }
-    }
-    if (el_find_duplicates(models, ws->n_models, dups, err) != 0)
-        goto out;
-    for (size_t m = 0; m < ws->n_models; m++)
-        for (size_t t = 0; t < ws->models[m].n_tensors; t++)
-            ws->layers[m][t].dup = dups[m][t];
-    rc = 0;
-
-out:
-    if (dups != NULL)
-        for (size_t m = 0; m < ws->n_models; m++)
-            free(dups[m]);
-    free(dups);
-    free(models);
-    return rc;
+    uint64_t done, total;
+    int finished;
+    el_workspace_analysis_progress(ws, &done, &total, &finished);
+    if (ws->analysis == NULL)
+        return el_fail(err, "tensor \"%s\" is not analysed yet: start the analysis first",
+                       t->name);
+    if (finished)
+        return el_fail(err, "tensor \"%s\" has no analysis because the analysis "
+                       "stopped early; reopen the model to analyse it again", t->name);
+    return el_fail(err, "tensor \"%s\" is still analysing; try again in a moment",
+                   t->name);
 }
 
 int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
@@ -229,6 +120,8 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     const el_tensor *t = &ws->models[model].tensors[tensor];
     el_layer *layer = &ws->layers[model][tensor];
 
+    if (!el_layer_ready(ws, model, tensor))
+        return fail_not_ready(ws, t, err);
     if (codec != NULL) {
         double abs_bound = el_bound_resolve(bound, &layer->stats);
         el_codec_params params = el_bound_params(abs_bound, ws->zstd_level);
@@ -358,6 +251,8 @@ const el_codec *el_layer_codec(const el_layer *layer)
 int el_layer_shares_payload(const el_workspace *ws, size_t model, size_t tensor)
 {
     const el_layer *layer = &ws->layers[model][tensor];
+    if (!el_workspace_duplicates_ready(ws))
+        return 0;
     if (!layer->dup.is_duplicate || layer->dup.of.model != model)
         return 0;
 
@@ -377,6 +272,8 @@ uint64_t el_layer_predicted_bytes(const el_workspace *ws, size_t model, size_t t
 {
     const el_layer *layer = &ws->layers[model][tensor];
     uint64_t nbytes = ws->models[model].tensors[tensor].nbytes;
+    if (!el_layer_ready(ws, model, tensor))
+        return nbytes;
     if (el_layer_shares_payload(ws, model, tensor))
         return 0;
     if (layer->chosen_delta >= 0)
@@ -397,12 +294,16 @@ double el_model_predicted_ratio(const el_workspace *ws, size_t model,
 
     uint64_t original = 0, stored = 0;
     int applies = codec == NULL;
+    int dups_ready = el_workspace_duplicates_ready(ws);
     for (size_t t = 0; t < mdl->n_tensors; t++) {
+        if (!el_layer_ready(ws, model, t))
+            continue;
         const el_layer *layer = &ws->layers[model][t];
         uint64_t nbytes = mdl->tensors[t].nbytes;
         original += nbytes;
 
-        int same_model_dup = layer->dup.is_duplicate && layer->dup.of.model == model;
+        int same_model_dup = dups_ready && layer->dup.is_duplicate
+                             && layer->dup.of.model == model;
         if (codec == NULL)
             stored += el_layer_predicted_bytes(ws, model, t);
         else if (!same_model_dup && index >= 0)
@@ -421,12 +322,15 @@ double el_model_policy_ratio(const el_workspace *ws, size_t model, el_policy pol
 {
     const el_model *mdl = &ws->models[model];
     uint64_t original = 0, stored = 0;
+    int dups_ready = el_workspace_duplicates_ready(ws);
     for (size_t t = 0; t < mdl->n_tensors; t++) {
+        if (!el_layer_ready(ws, model, t))
+            continue;
         const el_layer *layer = &ws->layers[model][t];
         uint64_t nbytes = mdl->tensors[t].nbytes;
         int choice = layer->codec != NULL ? layer->chosen : layer->policy_choice[policy];
         original += nbytes;
-        if (layer->dup.is_duplicate && layer->dup.of.model == model)
+        if (dups_ready && layer->dup.is_duplicate && layer->dup.of.model == model)
             continue;
         stored += choice >= 0 ? predicted_bytes(nbytes, &layer->pred[choice]) : nbytes;
     }
@@ -445,6 +349,7 @@ void el_workspace_set_policy(el_workspace *ws, el_policy policy)
 
 void el_workspace_close(el_workspace *ws)
 {
+    el_workspace_analysis_free(ws);
     for (size_t m = 0; m < ws->n_models; m++) {
         for (size_t t = 0; ws->layers && ws->layers[m] && t < ws->models[m].n_tensors; t++)
             el_stats_free(&ws->layers[m][t].stats);

@@ -114,6 +114,7 @@ typedef struct el_workspace {
     size_t n_rules;
     long base;                /* model the others are encoded against, or -1 */
     size_t sample_bytes;      /* per-tensor sample for predictions */
+    struct el_analysis *analysis; /* the running or latest analysis, or NULL */
 } el_workspace;
 
 /* Called with work done and work total (bytes) and a short label. A non-zero
@@ -126,12 +127,74 @@ int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
                       el_error *err);
 
 /* Computes statistics, histograms, duplicates and predictions for every
- * tensor, with every layer's bound and codec as they stand. */
+ * tensor, with every layer's bound and codec as they stand: starts the
+ * analysis, reports progress from the calling thread and waits for it. */
 int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
                          el_error *err);
 
+/* Asynchronous analysis.
+ *
+ * el_workspace_analyse_start returns at once and leaves the analysis to
+ * ws->threads worker threads plus one coordinating thread, which finds the
+ * duplicates once every layer is done. A layer becomes ready (el_layer_ready)
+ * as soon as its statistics and predictions are complete, and the duplicate
+ * fields of every layer once el_workspace_duplicates_ready returns 1.
+ *
+ * While the analysis runs, another thread may call the progress, error,
+ * readiness, prioritise and wait functions, and el_layer_set_plan on a
+ * ready layer. It may also call el_layer_shares_payload,
+ * el_layer_predicted_bytes, el_model_predicted_ratio and
+ * el_model_policy_ratio, because they leave out what is not ready yet. It must read
+ * a layer's fields only once el_layer_ready returned 1 for it, and the dup
+ * fields only once el_workspace_duplicates_ready returned 1. Everything else
+ * that changes or reads every layer (el_workspace_set_policy,
+ * el_workspace_set_base, plans, export) must wait until the analysis has
+ * finished. */
+
+/* Starts analysing every layer in the background and returns 0, or -1
+ * when no thread could be started. An analysis still running is cancelled
+ * and joined first. */
+int el_workspace_analyse_start(el_workspace *ws, el_error *err);
+
+/* Bytes of tensor data analysed so far and in all, and whether the whole
+ * analysis (duplicates included) has ended, by success, failure or
+ * cancellation. All zero before any analysis started. */
+void el_workspace_analysis_progress(const el_workspace *ws, uint64_t *done,
+                                    uint64_t *total, int *finished);
+
+/* Returns -1 with the first error in err when the analysis failed or was
+ * cancelled, and 0 while it runs or after it succeeded. */
+int el_workspace_analysis_error(const el_workspace *ws, el_error *err);
+
+/* Waits for the analysis to end and returns 0, or -1 with its first error
+ * (or "cancelled"). Fails when no analysis was started. */
+int el_workspace_analyse_wait(el_workspace *ws, el_error *err);
+
+/* Cancels the analysis, waits for the layers the workers are on and for
+ * the duplicate search if it has begun, joins every thread and frees the
+ * analysis state, after which no layer reads as ready. Does nothing
+ * without an analysis. el_workspace_close calls it. */
+void el_workspace_analysis_free(el_workspace *ws);
+
+/* Asks the workers to take this layer next, before the layers in table
+ * order. The latest request goes first; a ready layer is ignored. */
+void el_workspace_prioritise(el_workspace *ws, size_t model, size_t tensor);
+
+/* Whether the layer's statistics, choice and predictions are complete. */
+int el_layer_ready(const el_workspace *ws, size_t model, size_t tensor);
+
+/* Whether every layer's dup field is filled in. */
+int el_workspace_duplicates_ready(const el_workspace *ws);
+
+/* Computes one layer's statistics, exponent histogram and predictions, on
+ * the calling thread, without marking it ready. */
+int el_layer_analyse(el_workspace *ws, size_t model, size_t tensor,
+                     el_error *err);
+
 /* Sets the bound and codec (NULL for auto) of one layer and recomputes its
- * predictions and choice. Fails when the codec cannot honour the bound. */
+ * predictions and choice. Fails when the codec cannot honour the bound, or
+ * when the layer is not ready: still analysing, or never analysed because
+ * the analysis failed or has not started. */
 int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
                       el_bound bound, const el_codec *codec, el_error *err);
 
@@ -192,6 +255,7 @@ double el_model_policy_ratio(const el_workspace *ws, size_t model, el_policy pol
 /* Switches the policy of every auto layer and recomputes the choices. */
 void el_workspace_set_policy(el_workspace *ws, el_policy policy);
 
+/* Cancels and joins a running analysis, then frees everything. */
 void el_workspace_close(el_workspace *ws);
 
 #endif

@@ -168,6 +168,121 @@ static void inspect_json_histograms_sum(void **state)
     cJSON_Delete(root);
 }
 
+static el_workspace *open_unanalysed(void)
+{
+    el_workspace *ws = calloc(1, sizeof *ws);
+    const char *path = SAMPLE;
+    el_error err;
+    assert_non_null(ws);
+    assert_int_equal(el_workspace_open(ws, &path, 1, &err), 0);
+    return ws;
+}
+
+static void close_unanalysed(el_workspace *ws)
+{
+    el_workspace_close(ws);
+    free(ws);
+}
+
+static void async_plan_rejected_before_start(void **state)
+{
+    el_workspace *ws = open_unanalysed();
+    el_bound lossless = { EL_BOUND_LOSSLESS, 0 };
+    el_error err;
+    uint64_t done, total;
+    int finished;
+
+    assert_false(el_layer_ready(ws, 0, 0));
+    assert_false(el_workspace_duplicates_ready(ws));
+    el_workspace_analysis_progress(ws, &done, &total, &finished);
+    assert_int_equal(finished, 0);
+    assert_int_equal(el_layer_set_plan(ws, 0, 0, lossless, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "not analysed"));
+    assert_int_equal(el_workspace_analyse_wait(ws, &err), -1);
+    close_unanalysed(ws);
+}
+
+/* The asynchronous analysis, with a request for the last layer, ends with
+ * every layer ready and the same choices and ratios as the synchronous one. */
+static void async_matches_sync(void **state)
+{
+    el_workspace *sync = *state;
+    el_workspace *ws = open_unanalysed();
+    el_error err;
+    size_t n = ws->models[0].n_tensors;
+
+    assert_int_equal(el_workspace_analyse_start(ws, &err), 0);
+    el_workspace_prioritise(ws, 0, n - 1);
+    el_workspace_prioritise(ws, 0, n); /* out of range: ignored */
+    assert_int_equal(el_workspace_analyse_wait(ws, &err), 0);
+
+    uint64_t done, total;
+    int finished;
+    el_workspace_analysis_progress(ws, &done, &total, &finished);
+    assert_int_equal(finished, 1);
+    assert_true(done == total);
+    assert_true(total == el_model_tensor_bytes(&ws->models[0]));
+    assert_true(el_workspace_duplicates_ready(ws));
+    assert_int_equal(el_workspace_analysis_error(ws, &err), 0);
+
+    for (size_t t = 0; t < n; t++) {
+        assert_true(el_layer_ready(ws, 0, t));
+        assert_int_equal(ws->layers[0][t].chosen, sync->layers[0][t].chosen);
+        assert_int_equal(ws->layers[0][t].dup.is_duplicate, sync->layers[0][t].dup.is_duplicate);
+        assert_true(el_layer_predicted_bytes(ws, 0, t) == el_layer_predicted_bytes(sync, 0, t));
+    }
+    assert_true(el_model_predicted_ratio(ws, 0, NULL) == el_model_predicted_ratio(sync, 0, NULL));
+    close_unanalysed(ws);
+}
+
+/* Until a layer is ready the readers leave it out: the plan ratio covers
+ * only ready layers, and a plan on a layer not ready is rejected. Polls
+ * while the workers run, so a ThreadSanitizer build checks the handover. */
+static void async_readers_skip_unready(void **state)
+{
+    el_workspace *ws = open_unanalysed();
+    el_bound lossless = { EL_BOUND_LOSSLESS, 0 };
+    el_error err;
+    size_t n = ws->models[0].n_tensors;
+    int finished = 0;
+
+    assert_int_equal(el_workspace_analyse_start(ws, &err), 0);
+    while (!finished) {
+        uint64_t done, total;
+        el_workspace_analysis_progress(ws, &done, &total, &finished);
+        assert_true(done <= total);
+        for (size_t t = 0; t < n; t++) {
+            if (el_layer_ready(ws, 0, t)) {
+                assert_true(ws->layers[0][t].stats.count == ws->models[0].tensors[t].count);
+                assert_int_equal(el_layer_set_plan(ws, 0, t, lossless, NULL, &err), 0);
+            } else {
+                assert_int_equal(el_layer_set_plan(ws, 0, t, lossless, NULL, &err), -1);
+                assert_non_null(strstr(err.msg, "still analysing"));
+            }
+        }
+        assert_true(el_model_predicted_ratio(ws, 0, NULL) >= 0);
+    }
+    assert_int_equal(el_workspace_analyse_wait(ws, &err), 0);
+    close_unanalysed(ws);
+}
+
+static void async_close_while_running(void **state)
+{
+    el_workspace *ws = open_unanalysed();
+    el_error err;
+
+    assert_int_equal(el_workspace_analyse_start(ws, &err), 0);
+    close_unanalysed(ws);
+
+    /* Starting twice cancels and replaces the first analysis. */
+    ws = open_unanalysed();
+    assert_int_equal(el_workspace_analyse_start(ws, &err), 0);
+    assert_int_equal(el_workspace_analyse_start(ws, &err), 0);
+    assert_int_equal(el_workspace_analyse_wait(ws, &err), 0);
+    assert_true(el_layer_ready(ws, 0, 0));
+    close_unanalysed(ws);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +293,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(workspace_rejects_codec_over_bound, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(workspace_rel_bound_resolves, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(inspect_json_histograms_sum, open_sample, close_sample),
+        cmocka_unit_test(async_plan_rejected_before_start),
+        cmocka_unit_test_setup_teardown(async_matches_sync, open_sample, close_sample),
+        cmocka_unit_test(async_readers_skip_unready),
+        cmocka_unit_test(async_close_while_running),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,8 +52,8 @@ static int open_tui(int argc, char **argv)
         return 1;
     }
 
-    int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
-    el_cli_progress_done();
+    /* The application starts at once and fills in as layers are analysed. */
+    int rc = el_workspace_analyse_start(&ws, &err);
     if (rc == 0)
         rc = el_tui_run(&ws, &err);
     if (rc != 0)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tui.h"
@@ -14,6 +15,9 @@
 /* Consecutive failed reads after which input counts as gone (a closed
  * terminal), so the loop ends instead of spinning. */
 #define TUI_MAX_READ_ERRORS 100
+
+/* How often the screen redraws while the analysis runs. */
+#define TUI_REFRESH_MS 100
 
 static const char *const tui_screen_names[TUI_SCREEN_COUNT] = {
     [TUI_OVERVIEW] = "Overview",
@@ -82,7 +86,7 @@ static char *tui_make_label(const char *path)
 
 static void tui_draw_title(const tui_app *app)
 {
-    char right[TUI_FILTER_MAX + 64];
+    char right[TUI_FILTER_MAX + 128];
     static const char *const sorts[TUI_SORT_COUNT] = {
         "name", "size", "ratio", "entropy"};
 
@@ -90,14 +94,17 @@ static void tui_draw_title(const tui_app *app)
     tui_putf(0, 1, COLS - 2, TUI_TITLE, "elves | %s",
              tui_screen_names[app->screen]);
 
+    char progress[48];
+    tui_analysis_label(app, progress, sizeof progress);
+    const char *gap = progress[0] != '\0' ? "  " : "";
     if (app->screen != TUI_TABLE)
-        return;
-    if (app->filter[0] != '\0')
-        snprintf(right, sizeof right, "sort:%s  filter:%s  %zu rows",
-                 sorts[app->sort], app->filter, app->n_rows);
+        snprintf(right, sizeof right, "%s", progress);
+    else if (app->filter[0] != '\0')
+        snprintf(right, sizeof right, "%s%ssort:%s  filter:%s  %zu rows",
+                 progress, gap, sorts[app->sort], app->filter, app->n_rows);
     else
-        snprintf(right, sizeof right, "sort:%s  %zu rows", sorts[app->sort],
-                 app->n_rows);
+        snprintf(right, sizeof right, "%s%ssort:%s  %zu rows", progress, gap,
+                 sorts[app->sort], app->n_rows);
 
     int x = COLS - 1 - (int)strlen(right);
     if (x > 24)
@@ -174,9 +181,13 @@ static void tui_draw_too_small(void)
 
 void tui_draw(tui_app *app)
 {
+    tui_analysis_poll(app);
+
+    /* The duplicate report reads every byte, so it waits for the analysis
+     * rather than compete with it for the disk and the cores. */
     int wants_dedup = app->screen == TUI_DEDUP ||
                       (app->screen == TUI_OVERVIEW && app->ws->n_models > 1);
-    if (wants_dedup && !tui_too_small())
+    if (wants_dedup && app->analysis_finished && !tui_too_small())
         tui_dedup_ensure(app);
 
     erase();
@@ -218,14 +229,41 @@ void tui_draw(tui_app *app)
     refresh();
 }
 
+int tui_read_key(const tui_app *app)
+{
+    if (app->analysis_finished) {
+        timeout(-1);
+        return getch();
+    }
+
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    timeout(TUI_REFRESH_MS);
+    int key = getch();
+    if (key != ERR)
+        return key;
+
+    /* An ERR well before the timeout means input is gone, not idle. */
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    long elapsed_ms = (long)(end.tv_sec - start.tv_sec) * 1000
+                      + (end.tv_nsec - start.tv_nsec) / 1000000;
+    return elapsed_ms < TUI_REFRESH_MS / 2 ? ERR : TUI_KEY_IDLE;
+}
+
 static void tui_event_loop(tui_app *app)
 {
     int read_errors = 0;
 
     while (!app->quit) {
         tui_draw(app);
+        if (app->analysis_failed && !app->analysis_error_shown) {
+            tui_analysis_report_failure(app);
+            continue;
+        }
 
-        int key = getch();
+        int key = tui_read_key(app);
+        if (key == TUI_KEY_IDLE)
+            continue;
         if (key == ERR) {
             if (++read_errors >= TUI_MAX_READ_ERRORS)
                 break;

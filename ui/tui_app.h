@@ -87,6 +87,8 @@ typedef struct tui_summary {
     int plan_estimated;
     uint64_t plan_bytes;
     size_t layers_without_codec;
+    size_t layers_ready;       /* analysed layers, which the figures cover */
+    int duplicates_ready;      /* the dup figures are complete */
 } tui_summary;
 
 /* One line of the dedup screen. Only copy lines take the cursor. */
@@ -164,6 +166,14 @@ typedef struct tui_app {
 
     char status[TUI_STATUS_MAX];
     int status_is_error;
+
+    /* The background analysis as of the latest tui_analysis_poll. */
+    uint64_t analysis_done;     /* bytes */
+    uint64_t analysis_total;
+    int analysis_finished;      /* ended, by success or failure */
+    int analysis_failed;
+    int analysis_error_shown;   /* the failure's message box was drawn */
+    char analysis_error[TUI_STATUS_MAX];
 } tui_app;
 
 /* tui_app.c */
@@ -175,6 +185,31 @@ const char *tui_model_label(const tui_app *app, size_t model);
 /* Draws a box with text over the current screen and shows it at once, for
  * work that keeps the loop from reading keys for a while. */
 void tui_busy_notice(const char *title, const char *text);
+
+/* Returned by tui_read_key when no key came within the refresh interval. */
+#define TUI_KEY_IDLE (KEY_MAX + 1)
+
+/* Reads a key. While the analysis runs it waits at most the refresh
+ * interval and returns TUI_KEY_IDLE, so callers redraw the progress. ERR
+ * means that input is gone. */
+int tui_read_key(const tui_app *app);
+
+/* tui_analysis.c */
+/* Reads the analysis progress into app and, when it has just finished,
+ * re-sorts the table and marks the overview stale. */
+void tui_analysis_poll(tui_app *app);
+/* The title bar's progress: "analysing 37%", "finding duplicates",
+ * "analysis failed", or "" when done. */
+void tui_analysis_label(const tui_app *app, char *buf, size_t len);
+/* Waits until the whole analysis has succeeded, with a box naming the
+ * action (a phrase such as "export") and the progress,
+ * while the screen behind keeps updating. Returns 1 then, or 0 with a
+ * status when the user pressed Esc or the analysis failed. */
+int tui_analysis_done(tui_app *app, const char *action);
+/* Like tui_analysis_done for one layer, which the workers take next. */
+int tui_layer_usable(tui_app *app, size_t model, size_t tensor);
+/* Shows the analysis error in a message box, once. */
+void tui_analysis_report_failure(tui_app *app);
 
 /* tui_keys.c */
 typedef struct tui_binding {

@@ -382,6 +382,13 @@ void tui_dedup_draw(tui_app *app, int top, int height)
 {
     tui_dedup *d = &app->dedup;
 
+    if (d->state == 0 && !app->analysis_finished) {
+        char progress[48];
+        tui_analysis_label(app, progress, sizeof progress);
+        tui_putf(top + 1, 2, COLS - 4, TUI_DIM,
+                 "the duplicate search starts when the analysis ends (%s)", progress);
+        return;
+    }
     if (d->state != 1) {
         tui_putf(top + 1, 2, COLS - 4, TUI_ERROR,
                  "duplicate analysis failed: %s",

@@ -70,7 +70,9 @@ static void tui_detail_header(tui_app *app, tui_page *page, const tui_row *row)
              tui_model_label(app, row->model), el_dtype_name(t->dtype), shape,
              size, count);
 
-    if (el_layer_delta(layer) != NULL)
+    if (!el_layer_ready(app->ws, row->model, row->tensor))
+        snprintf(codec, sizeof codec, "..");
+    else if (el_layer_delta(layer) != NULL)
         snprintf(codec, sizeof codec, "auto:%s against the base",
                  el_layer_delta(layer)->name);
     else
@@ -79,7 +81,7 @@ static void tui_detail_header(tui_app *app, tui_page *page, const tui_row *row)
     y = tui_page_next(page);
     tui_putf(y, 2, COLS - 3, TUI_NORMAL, "codec %s  bound %s", codec, bound);
 
-    if (layer->dup.is_duplicate) {
+    if (el_workspace_duplicates_ready(app->ws) && layer->dup.is_duplicate) {
         el_tensor_ref of = layer->dup.of;
         y = tui_page_next(page);
         int shared = el_layer_shares_payload(app->ws, row->model, row->tensor);
@@ -361,6 +363,21 @@ void tui_detail_draw(tui_app *app, int top, int height)
     tui_page page = tui_page_begin(&app->detail_scroll, top, height);
 
     tui_detail_header(app, &page, row);
+    if (!el_layer_ready(app->ws, row->model, row->tensor)) {
+        tui_page_next(&page);
+        int y = tui_page_next(&page);
+        if (app->analysis_finished) {
+            tui_putf(y, 2, COLS - 3, TUI_ERROR,
+                     "not analysed: the analysis failed (%s)", app->analysis_error);
+        } else {
+            el_workspace_prioritise(app->ws, row->model, row->tensor);
+            tui_put(y, 2, COLS - 3, TUI_DIM,
+                    "analysing this layer: statistics, histogram and codecs "
+                    "appear when it is done");
+        }
+        tui_page_end(&app->detail_scroll, &page);
+        return;
+    }
     tui_detail_stats(&page, &layer->stats);
     tui_detail_histogram(&page, t, &layer->stats);
     tui_detail_codecs(&page, app->ws, t, layer);

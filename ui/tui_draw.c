@@ -177,7 +177,8 @@ void tui_message_box(tui_app *app, const char *title, const char *text)
         refresh();
 
         /* ERR means input is gone, so waiting longer would hang. */
-        if (getch() != KEY_RESIZE)
+        int key = tui_read_key(app);
+        if (key != KEY_RESIZE && key != TUI_KEY_IDLE)
             break;
     }
 }

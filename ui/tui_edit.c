@@ -132,8 +132,8 @@ int tui_edit_line(tui_app *app, const char *label, char *text, size_t cap,
         }
         refresh();
 
-        int key = getch();
-        if (key == KEY_RESIZE)
+        int key = tui_read_key(app);
+        if (key == KEY_RESIZE || key == TUI_KEY_IDLE)
             continue;
         if (key == ERR || key == KEY_ESCAPE) {
             accepted = 0;
@@ -214,6 +214,8 @@ void tui_edit_bound(tui_app *app)
     }
 
     size_t m = row->model, t = row->tensor;
+    if (!tui_layer_usable(app, m, t))
+        return;
     const el_layer *layer = &app->ws->layers[m][t];
     el_bound bound;
     if (tui_read_bound(app, "bound (lossless, abs:E or rel:R): ", layer->bound,
@@ -240,6 +242,8 @@ void tui_edit_bound_all(tui_app *app)
         tui_set_status(app, 1, "no layer matches the filter");
         return;
     }
+    if (!tui_analysis_done(app, "setting filtered bounds"))
+        return;
 
     char label[96];
     snprintf(label, sizeof label, "bound for %zu layer%s (lossless, abs:E, rel:R): ",
@@ -309,6 +313,8 @@ void tui_cycle_codec(tui_app *app)
     }
 
     size_t m = row->model, t = row->tensor;
+    if (!tui_layer_usable(app, m, t))
+        return;
     const el_tensor *tensor = &app->ws->models[m].tensors[t];
     size_t n_options = el_codec_count() + 1;
     size_t option = tui_current_option(app, row);

@@ -208,10 +208,10 @@ static int tui_confirm_overwrite(tui_app *app, const char *path)
         }
         refresh();
 
-        int key = getch();
+        int key = tui_read_key(app);
         if (key == 'y' || key == 'Y')
             return 1;
-        if (key != KEY_RESIZE)
+        if (key != KEY_RESIZE && key != TUI_KEY_IDLE)
             return 0;
     }
 }
@@ -274,6 +274,8 @@ static void tui_export_run_dialog(tui_app *app, tui_export_job *job,
 {
     char path[TUI_PATH_MAX];
 
+    if (!tui_analysis_done(app, "export"))
+        return;
     if (app->summaries_stale)
         tui_summaries_refresh(app);
     snprintf(path, sizeof path, "%s", default_path);

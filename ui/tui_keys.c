@@ -228,6 +228,8 @@ static void act_toggle_base(tui_app *app)
                        "the base and its fine-tunes together");
         return;
     }
+    if (!tui_analysis_done(app, "setting the base"))
+        return;
 
     char notice[TUI_STATUS_MAX];
     if (base >= 0)

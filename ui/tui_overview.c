@@ -23,16 +23,20 @@ static void tui_summarize(const el_workspace *ws, size_t m, tui_summary *s)
     size_t n_codecs = el_codec_count();
 
     memset(s, 0, sizeof *s);
+    s->duplicates_ready = el_workspace_duplicates_ready(ws);
     for (size_t t = 0; t < model->n_tensors; t++) {
         const el_tensor *tensor = &model->tensors[t];
         const el_layer *layer = &ws->layers[m][t];
 
         s->dtype_count[tensor->dtype]++;
         s->dtype_bytes[tensor->dtype] += tensor->nbytes;
-        if (layer->dup.is_duplicate && layer->dup.of.model == m) {
+        if (!el_layer_ready(ws, m, t))
+            continue;
+        s->layers_ready++;
+        if (s->duplicates_ready && layer->dup.is_duplicate && layer->dup.of.model == m) {
             s->dup_tensors++;
             s->dup_bytes += tensor->nbytes;
-        } else if (layer->dup.is_duplicate) {
+        } else if (s->duplicates_ready && layer->dup.is_duplicate) {
             s->dup_other_tensors++;
             s->dup_other_bytes += tensor->nbytes;
         }
@@ -161,18 +165,32 @@ static void tui_model_section(tui_app *app, tui_page *page, size_t m)
                  (unsigned long long)s->dtype_count[dt], a);
     }
 
+    int partial = s->layers_ready < model->n_tensors;
+    if (partial) {
+        y = tui_page_next(page);
+        tui_label(y, "analysed");
+        tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_DIM,
+                 "%zu of %zu layers so far; figures below are partial",
+                 s->layers_ready, model->n_tensors);
+    }
+
     y = tui_page_next(page);
     tui_label(y, "duplicates");
-    tui_format_bytes(s->dup_bytes, a, sizeof a);
-    tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
-             "%zu tensor%s (%s) repeat an earlier tensor of this model",
-             s->dup_tensors, s->dup_tensors == 1 ? "" : "s", a);
-    if (app->ws->n_models > 1) {
-        y = tui_page_next(page);
-        tui_format_bytes(s->dup_other_bytes, a, sizeof a);
+    if (!s->duplicates_ready) {
+        tui_put(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_DIM,
+                "..  found after every layer is analysed");
+    } else {
+        tui_format_bytes(s->dup_bytes, a, sizeof a);
         tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
-                 "%zu tensor%s (%s) repeat a tensor of an earlier model",
-                 s->dup_other_tensors, s->dup_other_tensors == 1 ? "" : "s", a);
+                 "%zu tensor%s (%s) repeat an earlier tensor of this model",
+                 s->dup_tensors, s->dup_tensors == 1 ? "" : "s", a);
+        if (app->ws->n_models > 1) {
+            y = tui_page_next(page);
+            tui_format_bytes(s->dup_other_bytes, a, sizeof a);
+            tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
+                     "%zu tensor%s (%s) repeat a tensor of an earlier model",
+                     s->dup_other_tensors, s->dup_other_tensors == 1 ? "" : "s", a);
+        }
     }
 
     y = tui_page_next(page);
@@ -180,8 +198,9 @@ static void tui_model_section(tui_app *app, tui_page *page, size_t m)
     tui_format_bytes(s->plan_bytes, a, sizeof a);
     tui_format_ratio(s->plan_ratio, s->plan_estimated, b, sizeof b);
     tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_NORMAL,
-             "%s%s predicted for the tensors, %s for the model",
-             s->plan_estimated ? "~" : "", a, b);
+             "%s%s predicted for the tensors, %s for the model%s",
+             s->plan_estimated ? "~" : "", a, b,
+             partial ? " (partial)" : "");
     if (s->layers_without_codec > 0) {
         y = tui_page_next(page);
         tui_putf(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_ERROR,
@@ -193,7 +212,8 @@ static void tui_model_section(tui_app *app, tui_page *page, size_t m)
     y = tui_page_next(page);
     tui_label(y, "codec ratios");
     tui_put(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_DIM,
-            "whole model, every layer with one codec (~ from samples)");
+            partial ? "partial: the analysed layers only, each with one codec"
+                    : "whole model, every layer with one codec (~ from samples)");
     for (size_t c = 0; el_codecs[c] != NULL && c < EL_MAX_CODECS; c++)
         tui_ratio_line(page, el_codecs[c]->name, s->codec_ratio[c],
                        s->codec_estimated[c], 0);
@@ -318,6 +338,13 @@ static void tui_family_section(tui_app *app, tui_page *page)
         tui_put(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_DIM,
                 "none; m makes the current model the base");
 
+    if (!app->analysis_finished) {
+        y = tui_page_next(page);
+        tui_label(y, "duplicates");
+        tui_put(y, TUI_VALUE_X, COLS - TUI_VALUE_X - 1, TUI_DIM,
+                "..  shared bytes are measured after the analysis");
+        return;
+    }
     if (app->dedup.state != 1) {
         y = tui_page_next(page);
         tui_label(y, "duplicates");

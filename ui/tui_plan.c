@@ -16,6 +16,8 @@ void tui_plan_save(tui_app *app)
     char path[TUI_PATH_MAX];
     el_error err;
 
+    if (!tui_analysis_done(app, "saving the plan"))
+        return;
     tui_plan_path(app, path, sizeof path);
     if (!tui_edit_line(app, "save plan to: ", path, sizeof path, NULL, NULL, NULL))
         return;
@@ -31,6 +33,8 @@ void tui_plan_load(tui_app *app)
     char path[TUI_PATH_MAX];
     el_error err;
 
+    if (!tui_analysis_done(app, "loading a plan"))
+        return;
     tui_plan_path(app, path, sizeof path);
     if (!tui_edit_line(app, "load plan from: ", path, sizeof path, NULL, NULL, NULL))
         return;
@@ -44,6 +48,8 @@ void tui_plan_load(tui_app *app)
 
 void tui_switch_policy(tui_app *app)
 {
+    if (!tui_analysis_done(app, "switching the policy"))
+        return;
     el_policy next = (el_policy)((app->ws->policy + 1) % EL_POLICY_COUNT);
 
     el_workspace_set_policy(app->ws, next);

@@ -116,6 +116,8 @@ static tui_sort_item tui_sort_item_of(const el_workspace *ws, size_t m,
     const el_layer *layer = &ws->layers[m][t];
     tui_sort_item item = {{m, t}, tensor->name, tensor->nbytes, 0, INFINITY};
 
+    if (!el_layer_ready(ws, m, t))
+        return item;
     const el_prediction *pred = tui_chosen_prediction(layer);
     if (pred != NULL)
         item.ratio = isnan(pred->ratio) ? 0 : pred->ratio;
@@ -337,6 +339,32 @@ static void tui_base_cell(const tui_app *app, const tui_row *row,
         snprintf(buf, len, "%.0e", change);
 }
 
+/* Whether the figures of a column are known for the row: the header's
+ * columns at once, the analysis columns once the layer is ready, and
+ * dup-of once the duplicates are found. */
+static int tui_cell_ready(const tui_app *app, const tui_row *row, tui_column col)
+{
+    switch (col) {
+    case COL_ABS_LT_1:
+    case COL_ENTROPY:
+    case COL_CODEC:
+    case COL_RATIO:
+    case COL_BASE:
+        return el_layer_ready(app->ws, row->model, row->tensor);
+    case COL_DUP:
+        return el_workspace_duplicates_ready(app->ws);
+    case COL_NAME:
+    case COL_MODEL:
+    case COL_DTYPE:
+    case COL_SHAPE:
+    case COL_SIZE:
+    case COL_BOUND:
+    case COL_COUNT:
+        break;
+    }
+    return 1;
+}
+
 static void tui_cell(const tui_app *app, const tui_row *row, tui_column col,
                      char *buf, size_t len, tui_role *role)
 {
@@ -346,6 +374,11 @@ static void tui_cell(const tui_app *app, const tui_row *row, tui_column col,
 
     *role = TUI_NORMAL;
     buf[0] = '\0';
+    if (!tui_cell_ready(app, row, col)) {
+        *role = TUI_DIM;
+        snprintf(buf, len, "..");
+        return;
+    }
     switch (col) {
     case COL_NAME:
         snprintf(buf, len, "%s", t->name);
@@ -479,6 +512,16 @@ void tui_table_draw(tui_app *app, int top, int height)
         app->table_top = app->selected - page + 1;
     if (app->table_top + page > app->n_rows)
         app->table_top = app->n_rows > page ? app->n_rows - page : 0;
+
+    /* Ask for the visible rows first, the top one last so it goes first. */
+    size_t visible_rows = app->n_rows - app->table_top;
+    if (visible_rows > page)
+        visible_rows = page;
+    for (size_t i = visible_rows; i-- > 0;) {
+        const tui_row *row = &app->rows[app->table_top + i];
+        if (!el_layer_ready(app->ws, row->model, row->tensor))
+            el_workspace_prioritise(app->ws, row->model, row->tensor);
+    }
 
     for (size_t i = 0; i < page && app->table_top + i < app->n_rows; i++) {
         size_t index = app->table_top + i;

@@ -1,0 +1,367 @@
+/* The analysis on background threads: workers take layers one at a time
+ * (requested layers first, then table order), mark each ready when done,
+ * and a coordinating thread finds the duplicates once every layer is done.
+ *
+ * Each layer is written by exactly one worker, which publishes it with a
+ * release store of its state. Readers load the state with acquire before
+ * they read the layer. The dup fields are published the same way by
+ * duplicates_ready. */
+#include "workspace.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_WORKERS 64
+
+/* Layers the user asked for, latest on top. Older requests fall off the
+ * bottom; their layers are still analysed in table order. */
+#define MAX_REQUESTS 128
+
+enum layer_state { LAYER_PENDING, LAYER_TAKEN, LAYER_READY };
+
+struct el_analysis {
+    el_workspace *ws;
+    size_t n_layers;          /* over every model */
+    size_t *first;            /* index of each model's first layer, n_models + 1 */
+    atomic_uchar *state;      /* enum layer_state per layer */
+
+    uint64_t total_bytes;
+    atomic_uint_fast64_t done_bytes;
+    atomic_int duplicates_ready;
+    atomic_int finished;      /* the coordinator has nothing left to do */
+    atomic_int cancelled;
+
+    pthread_mutex_t lock;     /* guards the fields below */
+    size_t next;              /* first layer in table order not yet taken */
+    size_t requests[MAX_REQUESTS];
+    size_t n_requests;
+    int failed;
+    el_error error;           /* the first failure */
+
+    pthread_t coordinator;
+    int joined;               /* the coordinator was joined (caller only) */
+};
+
+static size_t layer_index(const struct el_analysis *a, size_t model, size_t tensor)
+{
+    return a->first[model] + tensor;
+}
+
+static void layer_position(const struct el_analysis *a, size_t index,
+                           size_t *model, size_t *tensor)
+{
+    size_t m = 0;
+    while (index >= a->first[m + 1])
+        m++;
+    *model = m;
+    *tensor = index - a->first[m];
+}
+
+static int is_pending(const struct el_analysis *a, size_t index)
+{
+    return atomic_load_explicit(&a->state[index], memory_order_relaxed) == LAYER_PENDING;
+}
+
+/* Claims the next layer to analyse: the latest request still pending, else
+ * the next pending layer in table order. Returns 0 when none is left or the
+ * analysis stops. */
+static int take_layer(struct el_analysis *a, size_t *index)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&a->lock);
+    if (a->failed || atomic_load(&a->cancelled)) {
+        pthread_mutex_unlock(&a->lock);
+        return 0;
+    }
+    while (!found && a->n_requests > 0) {
+        size_t i = a->requests[--a->n_requests];
+        if (is_pending(a, i)) {
+            *index = i;
+            found = 1;
+        }
+    }
+    while (!found && a->next < a->n_layers) {
+        size_t i = a->next++;
+        if (is_pending(a, i)) {
+            *index = i;
+            found = 1;
+        }
+    }
+    if (found)
+        atomic_store_explicit(&a->state[*index], LAYER_TAKEN, memory_order_relaxed);
+    pthread_mutex_unlock(&a->lock);
+    return found;
+}
+
+static void *analysis_worker(void *arg)
+{
+    struct el_analysis *a = arg;
+    size_t index;
+
+    while (take_layer(a, &index)) {
+        size_t m, t;
+        layer_position(a, index, &m, &t);
+
+        el_error err;
+        if (el_layer_analyse(a->ws, m, t, &err) != 0) {
+            pthread_mutex_lock(&a->lock);
+            if (!a->failed) {
+                a->failed = 1;
+                a->error = err;
+            }
+            pthread_mutex_unlock(&a->lock);
+            return NULL;
+        }
+        atomic_store_explicit(&a->state[index], LAYER_READY, memory_order_release);
+        atomic_fetch_add(&a->done_bytes, a->ws->models[m].tensors[t].nbytes);
+    }
+    return NULL;
+}
+
+/* Fills every layer's dup field from one pass over all models. */
+static int find_duplicates(el_workspace *ws, el_error *err)
+{
+    el_dup **dups = calloc(ws->n_models, sizeof *dups);
+    const el_model **models = calloc(ws->n_models, sizeof *models);
+    int rc = -1;
+    if (dups == NULL || models == NULL) {
+        el_fail(err, "out of memory finding duplicates");
+        goto out;
+    }
+    for (size_t m = 0; m < ws->n_models; m++) {
+        models[m] = &ws->models[m];
+        dups[m] = calloc(ws->models[m].n_tensors + 1, sizeof *dups[m]);
+        if (dups[m] == NULL) {
+            el_fail(err, "out of memory finding duplicates");
+            goto out;
+        }
+    }
+    if (el_find_duplicates(models, ws->n_models, dups, err) != 0)
+        goto out;
+    for (size_t m = 0; m < ws->n_models; m++)
+        for (size_t t = 0; t < ws->models[m].n_tensors; t++)
+            ws->layers[m][t].dup = dups[m][t];
+    rc = 0;
+
+out:
+    if (dups != NULL)
+        for (size_t m = 0; m < ws->n_models; m++)
+            free(dups[m]);
+    free(dups);
+    free(models);
+    return rc;
+}
+
+static void record_failure(struct el_analysis *a, const el_error *err)
+{
+    pthread_mutex_lock(&a->lock);
+    if (!a->failed) {
+        a->failed = 1;
+        a->error = *err;
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Runs the workers to the end, then the duplicate search. */
+static void *analysis_coordinator(void *arg)
+{
+    struct el_analysis *a = arg;
+    el_workspace *ws = a->ws;
+    pthread_t ids[MAX_WORKERS];
+    size_t started = 0;
+
+    for (int i = 0; i < ws->threads && i < MAX_WORKERS; i++)
+        if (pthread_create(&ids[started], NULL, analysis_worker, a) == 0)
+            started++;
+    if (started == 0)
+        analysis_worker(a);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(ids[i], NULL);
+
+    pthread_mutex_lock(&a->lock);
+    int stop = a->failed || atomic_load(&a->cancelled);
+    pthread_mutex_unlock(&a->lock);
+
+    /* NOTE: el_find_duplicates cannot be cancelled, so freeing the
+     * analysis during this step waits until it has read every byte. */
+    el_error err;
+    if (!stop && find_duplicates(ws, &err) != 0)
+        record_failure(a, &err);
+    else if (!stop)
+        atomic_store_explicit(&a->duplicates_ready, 1, memory_order_release);
+
+    atomic_store_explicit(&a->finished, 1, memory_order_release);
+    return NULL;
+}
+
+static void analysis_destroy(struct el_analysis *a)
+{
+    if (a == NULL)
+        return;
+    pthread_mutex_destroy(&a->lock);
+    free(a->state);
+    free(a->first);
+    free(a);
+}
+
+int el_workspace_analyse_start(el_workspace *ws, el_error *err)
+{
+    el_workspace_analysis_free(ws);
+
+    struct el_analysis *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return el_fail(err, "out of memory starting the analysis");
+    a->ws = ws;
+    a->first = calloc(ws->n_models + 1, sizeof *a->first);
+    for (size_t m = 0; a->first != NULL && m < ws->n_models; m++) {
+        a->first[m + 1] = a->first[m] + ws->models[m].n_tensors;
+        a->total_bytes += el_model_tensor_bytes(&ws->models[m]);
+    }
+    a->n_layers = a->first != NULL ? a->first[ws->n_models] : 0;
+    a->state = calloc(a->n_layers ? a->n_layers : 1, sizeof *a->state);
+    if (a->first == NULL || a->state == NULL || pthread_mutex_init(&a->lock, NULL) != 0) {
+        free(a->state);
+        free(a->first);
+        free(a);
+        return el_fail(err, "out of memory starting the analysis");
+    }
+    for (size_t i = 0; i < a->n_layers; i++)
+        atomic_init(&a->state[i], LAYER_PENDING);
+    atomic_init(&a->done_bytes, 0);
+    atomic_init(&a->duplicates_ready, 0);
+    atomic_init(&a->finished, 0);
+    atomic_init(&a->cancelled, 0);
+
+    if (pthread_create(&a->coordinator, NULL, analysis_coordinator, a) != 0) {
+        analysis_destroy(a);
+        return el_fail(err, "cannot start the analysis thread; the system is out of threads");
+    }
+    ws->analysis = a;
+    return 0;
+}
+
+void el_workspace_analysis_progress(const el_workspace *ws, uint64_t *done,
+                                    uint64_t *total, int *finished)
+{
+    const struct el_analysis *a = ws->analysis;
+
+    *done = a != NULL ? atomic_load(&a->done_bytes) : 0;
+    *total = a != NULL ? a->total_bytes : 0;
+    *finished = a != NULL ? atomic_load_explicit(&a->finished, memory_order_acquire) : 0;
+}
+
+int el_workspace_analysis_error(const el_workspace *ws, el_error *err)
+{
+    struct el_analysis *a = ws->analysis;
+    if (a == NULL)
+        return 0;
+
+    pthread_mutex_lock(&a->lock);
+    int failed = a->failed;
+    el_error first = a->error;
+    pthread_mutex_unlock(&a->lock);
+    if (failed) {
+        if (err != NULL)
+            *err = first;
+        return -1;
+    }
+    if (atomic_load(&a->cancelled))
+        return el_fail(err, "analysis cancelled");
+    return 0;
+}
+
+static void join_coordinator(struct el_analysis *a)
+{
+    if (!a->joined) {
+        pthread_join(a->coordinator, NULL);
+        a->joined = 1;
+    }
+}
+
+int el_workspace_analyse_wait(el_workspace *ws, el_error *err)
+{
+    if (ws->analysis == NULL)
+        return el_fail(err, "no analysis to wait for: start one first");
+    join_coordinator(ws->analysis);
+    return el_workspace_analysis_error(ws, err);
+}
+
+void el_workspace_analysis_free(el_workspace *ws)
+{
+    struct el_analysis *a = ws->analysis;
+    if (a == NULL)
+        return;
+
+    atomic_store(&a->cancelled, 1);
+    join_coordinator(a);
+    analysis_destroy(a);
+    ws->analysis = NULL;
+}
+
+void el_workspace_prioritise(el_workspace *ws, size_t model, size_t tensor)
+{
+    struct el_analysis *a = ws->analysis;
+    if (a == NULL || model >= ws->n_models || tensor >= ws->models[model].n_tensors)
+        return;
+
+    size_t index = layer_index(a, model, tensor);
+    pthread_mutex_lock(&a->lock);
+    if (is_pending(a, index)) {
+        size_t n = a->n_requests;
+        for (size_t i = 0; i < n; i++) {
+            if (a->requests[i] == index) {
+                memmove(&a->requests[i], &a->requests[i + 1], (n - i - 1) * sizeof *a->requests);
+                n--;
+                break;
+            }
+        }
+        if (n == MAX_REQUESTS) {
+            memmove(&a->requests[0], &a->requests[1], (n - 1) * sizeof *a->requests);
+            n--;
+        }
+        a->requests[n++] = index;
+        a->n_requests = n;
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+int el_layer_ready(const el_workspace *ws, size_t model, size_t tensor)
+{
+    const struct el_analysis *a = ws->analysis;
+    if (a == NULL)
+        return 0;
+    return atomic_load_explicit(&a->state[layer_index(a, model, tensor)],
+                                memory_order_acquire) == LAYER_READY;
+}
+
+int el_workspace_duplicates_ready(const el_workspace *ws)
+{
+    const struct el_analysis *a = ws->analysis;
+    return a != NULL && atomic_load_explicit(&a->duplicates_ready, memory_order_acquire);
+}
+
+int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
+                         el_error *err)
+{
+    if (el_workspace_analyse_start(ws, err) != 0)
+        return -1;
+
+    /* The calling thread reports progress, so callbacks never run on a
+     * worker (the terminal application draws in them). */
+    for (;;) {
+        uint64_t done, total;
+        int finished;
+        el_workspace_analysis_progress(ws, &done, &total, &finished);
+        if (progress != NULL && progress(ctx, done, total, "analysing"))
+            atomic_store(&ws->analysis->cancelled, 1);
+        if (finished || progress == NULL)
+            break;
+        struct timespec pause = { 0, 20 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+    return el_workspace_analyse_wait(ws, err);
+}
