@@ -140,3 +140,20 @@ int el_read_varint(el_reader *r, uint64_t *v, el_error *err)
     }
     return el_fail(err, "varint at offset %zu is longer than 10 bytes", r->pos);
 }
+
+int el_read_index_delta(el_reader *r, const char *what, size_t n, size_t prev, size_t count,
+                        size_t *index, el_error *err)
+{
+    uint64_t delta;
+    if (el_read_varint(r, &delta, err) != 0)
+        return el_fail_context(err, "%s %zu index", what, n);
+    if (n > 0 && delta == 0)
+        return el_fail(err, "%s %zu repeats index %zu", what, n, prev);
+
+    uint64_t base = n > 0 ? prev : 0;
+    if (delta >= count - base)
+        return el_fail(err, "%s %zu index %llu + %llu is out of range for %zu elements",
+                       what, n, (unsigned long long)base, (unsigned long long)delta, count);
+    *index = (size_t)(base + delta);
+    return 0;
+}

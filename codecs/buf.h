@@ -41,6 +41,12 @@ int el_read_u32le(el_reader *r, uint32_t *v, el_error *err);
 int el_read_u64le(el_reader *r, uint64_t *v, el_error *err);
 int el_read_varint(el_reader *r, uint64_t *v, el_error *err);
 
+/* Reads element n of a sorted index list stored as varint deltas (the first
+ * from 0, each later one from prev and never 0), checking that it stays
+ * below count. `what` names the list's items in messages ("outlier"). */
+int el_read_index_delta(el_reader *r, const char *what, size_t n, size_t prev, size_t count,
+                        size_t *index, el_error *err);
+
 /* Returns a pointer to the next n bytes and advances, or NULL (with err set)
  * when fewer than n remain. */
 const uint8_t *el_read_span(el_reader *r, size_t n, el_error *err);

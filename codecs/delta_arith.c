@@ -179,23 +179,6 @@ static int arith_encode(el_dtype dt, const void *src, const void *base, size_t c
 
 /* ---- decoding ---- */
 
-static int read_exception_index(el_reader *r, size_t n, size_t prev, size_t count,
-                                size_t *index, el_error *err)
-{
-    uint64_t delta;
-    if (el_read_varint(r, &delta, err) != 0)
-        return el_fail_context(err, "exception %zu index", n);
-    if (n > 0 && delta == 0)
-        return el_fail(err, "exception %zu repeats index %zu", n, prev);
-
-    uint64_t start = n > 0 ? prev : 0;
-    if (delta >= count - start)
-        return el_fail(err, "exception %zu index %llu + %llu is out of range for %zu elements",
-                       n, (unsigned long long)start, (unsigned long long)delta, count);
-    *index = (size_t)(start + delta);
-    return 0;
-}
-
 /* Reads the exception list and writes each stored element over dst. */
 static int apply_exceptions(el_reader *r, size_t size, size_t count, uint8_t *dst,
                             el_error *err)
@@ -228,7 +211,7 @@ static int apply_exceptions(el_reader *r, size_t size, size_t count, uint8_t *ds
     el_reader dr = {deltas, (size_t)deltas_len, 0};
     size_t index = 0;
     for (size_t n = 0; n < k && rc == 0; n++) {
-        rc = read_exception_index(&dr, n, index, count, &index, err);
+        rc = el_read_index_delta(&dr, "exception", n, index, count, &index, err);
         indices[n] = index;
     }
     if (rc == 0 && dr.pos != dr.len)

@@ -154,25 +154,6 @@ static size_t outliers_max_bytes(size_t count, size_t size)
     return 10 + count * per;
 }
 
-/* Reads the index of the next outlier and checks that indices increase and
- * stay below count. */
-static int outliers_next_index(el_reader *r, size_t n, size_t prev, size_t count,
-                               size_t *index, el_error *err)
-{
-    uint64_t delta;
-    if (el_read_varint(r, &delta, err) != 0)
-        return el_fail_context(err, "outlier %zu index", n);
-    if (n > 0 && delta == 0)
-        return el_fail(err, "outlier %zu repeats index %zu", n, prev);
-
-    uint64_t base = n > 0 ? prev : 0;
-    if (delta >= count - base)
-        return el_fail(err, "outlier %zu index %llu + %llu is out of range for %zu elements",
-                       n, (unsigned long long)base, (unsigned long long)delta, count);
-    *index = (size_t)(base + delta);
-    return 0;
-}
-
 /* Parses an outlier list that must fill the rest of r, and writes each raw
  * element into dst. */
 static int outliers_apply(el_reader *r, el_dtype dt, void *dst, size_t count, el_error *err)
@@ -190,7 +171,7 @@ static int outliers_apply(el_reader *r, el_dtype dt, void *dst, size_t count, el
     el_reader idx = *r;
     size_t index = 0;
     for (size_t n = 0; n < k; n++) {
-        if (outliers_next_index(r, n, index, count, &index, err) != 0)
+        if (el_read_index_delta(r, "outlier", n, index, count, &index, err) != 0)
             return -1;
     }
     if (r->len - r->pos != (size_t)k * size)
@@ -199,7 +180,7 @@ static int outliers_apply(el_reader *r, el_dtype dt, void *dst, size_t count, el
 
     index = 0;
     for (size_t n = 0; n < k; n++) {
-        outliers_next_index(&idx, n, index, count, &index, err);
+        el_read_index_delta(&idx, "outlier", n, index, count, &index, err);
         const uint8_t *value = el_read_span(r, size, err);
         memcpy((uint8_t *)dst + index * size, value, size);
     }

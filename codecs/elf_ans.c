@@ -130,23 +130,6 @@ static int elf_ans_encode(el_dtype dt, const void *src, size_t count,
     return rc;
 }
 
-static int read_outlier_index(el_reader *r, size_t n, size_t prev, size_t count,
-                              size_t *index, el_error *err)
-{
-    uint64_t delta;
-    if (el_read_varint(r, &delta, err) != 0)
-        return el_fail_context(err, "outlier %zu index", n);
-    if (n > 0 && delta == 0)
-        return el_fail(err, "outlier %zu repeats index %zu", n, prev);
-
-    uint64_t base = n > 0 ? prev : 0;
-    if (delta >= count - base)
-        return el_fail(err, "outlier %zu index %llu + %llu is out of range for %zu elements",
-                       n, (unsigned long long)base, (unsigned long long)delta, count);
-    *index = (size_t)(base + delta);
-    return 0;
-}
-
 /* Reads the outlier list into indices and values, which the caller frees
  * and writes over the decoded elements last. */
 static int read_outliers(el_reader *r, size_t size, size_t count, size_t *k,
@@ -183,7 +166,7 @@ static int read_outliers(el_reader *r, size_t size, size_t count, size_t *k,
     el_reader dr = {deltas, (size_t)deltas_len, 0};
     size_t index = 0;
     for (size_t n = 0; n < *k && rc == 0; n++) {
-        rc = read_outlier_index(&dr, n, index, count, &index, err);
+        rc = el_read_index_delta(&dr, "outlier", n, index, count, &index, err);
         (*indices)[n] = index;
     }
     if (rc == 0 && dr.pos != dr.len)

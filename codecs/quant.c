@@ -762,23 +762,6 @@ static int cells_decode(el_reader *r, el_dtype dt, void *dst, size_t count, el_e
     return rc;
 }
 
-static int read_exception_index(el_reader *r, size_t n, size_t prev, size_t count,
-                                 size_t *index, el_error *err)
-{
-    uint64_t delta;
-    if (el_read_varint(r, &delta, err) != 0)
-        return el_fail_context(err, "exception %zu index", n);
-    if (n > 0 && delta == 0)
-        return el_fail(err, "exception %zu repeats index %zu", n, prev);
-
-    uint64_t base = n > 0 ? prev : 0;
-    if (delta >= count - base)
-        return el_fail(err, "exception %zu index %llu + %llu is out of range for %zu elements",
-                       n, (unsigned long long)base, (unsigned long long)delta, count);
-    *index = (size_t)(base + delta);
-    return 0;
-}
-
 /* Decodes the exception list into indices and values; the caller writes
  * them over the decoded elements. */
 static int read_exceptions(el_reader *r, size_t size, size_t count, size_t *k,
@@ -815,7 +798,7 @@ static int read_exceptions(el_reader *r, size_t size, size_t count, size_t *k,
     el_reader dr = {deltas, (size_t)deltas_len, 0};
     size_t index = 0;
     for (size_t n = 0; n < *k && rc == 0; n++) {
-        rc = read_exception_index(&dr, n, index, count, &index, err);
+        rc = el_read_index_delta(&dr, "exception", n, index, count, &index, err);
         (*indices)[n] = index;
     }
     if (rc == 0 && dr.pos != dr.len)

@@ -179,9 +179,9 @@ static int write_reference(long first, cJSON *tensors, cJSON *entry, el_export_l
 
 /* The entry whose payload this tensor can share: an identical tensor
  * written earlier, in this model or an earlier one of the container, under
- * the same codec and bound. Returns -1 when there is none; the first copy
- * normally comes first, and when a format's file order puts it later, this
- * copy is simply stored again. */
+ * the same codec and bound. Returns -1 when there is none. The first copy
+ * normally comes first in file order; when it does not, this copy is
+ * stored again. */
 static long shared_entry(const writer *w, const el_workspace *ws, size_t m, size_t t)
 {
     const el_layer *layer = &ws->layers[m][t];
@@ -272,7 +272,11 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
     /* The tensor's codec is its first chunk's; a chunk that missed the
      * bound with it names its own. */
     const el_codec *standalone = el_layer_codec(layer);
-    rep->codec = first_codec ? first_codec : standalone ? standalone->name : "raw";
+    rep->codec = "raw";
+    if (first_codec != NULL)
+        rep->codec = first_codec;
+    else if (standalone != NULL)
+        rep->codec = standalone->name;
     rep->error = stats;
     rep->exact = exact;
 
@@ -457,8 +461,8 @@ static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
         if (tensor->file != f || tensor->derived)
             continue;
 
-        /* An empty tensor holds no bytes of the file, so it needs an entry
-         * in the manifest but no segment, wherever its offset points. */
+        /* An empty tensor has no bytes in the file, so it needs an entry in
+         * the manifest but no segment, wherever its offset points. */
         if (tensor->nbytes == 0) {
             if (write_tensor(w, ws, m, t, out_path, tensors,
                              &report->layers[w->report_base + t], err) != 0)
@@ -598,9 +602,9 @@ static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error
     return rc;
 }
 
-/* What one encoding thread holds: a chunk's source pages, its decoded copy
- * and its payload, plus a zstd context and coding tables (an estimate
- * that covers zstd's level 19 window on 4 MiB inputs). */
+/* Fixed memory of one encoding thread besides its chunk buffers: a zstd
+ * context and coding tables. An estimate that covers zstd's level 19
+ * window on 4 MiB inputs. */
 #define THREAD_FIXED_BYTES ((size_t)24 << 20)
 
 /* Threads and chunk size that fit the memory budget: fewer threads first,
@@ -612,6 +616,8 @@ static void fit_budget(const el_workspace *ws, size_t *threads, size_t *chunk_by
     size_t chunk = ws->chunk_bytes ? ws->chunk_bytes : EL_CHUNK_BYTES;
     size_t n = ws->threads > 1 ? (size_t)ws->threads : 1;
 
+    /* A thread holds a chunk's source pages, its decoded copy and its
+     * payload: about three chunks. */
     while (n > 1 && n * (3 * chunk + THREAD_FIXED_BYTES) > budget)
         n--;
     if (3 * chunk + THREAD_FIXED_BYTES > budget) {

@@ -331,8 +331,8 @@ typedef struct verify_state {
 } verify_state;
 
 /* Checks each decoded chunk against its tensor's recorded bound and, if
- * given, the model's tensor of the same name; counts a tensor at its first
- * chunk. */
+ * given, against the model's tensor of the same name. A tensor is counted
+ * at its first chunk. */
 static int verify_segment(void *ctx, const uint8_t *decoded, size_t len, long tensor,
                           uint64_t offset, el_error *err)
 {

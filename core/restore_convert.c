@@ -35,9 +35,10 @@ static void remove_folder(const char *dir)
     rmdir(dir);
 }
 
-/* Picks the model to convert (by name, or the only one) and where it opens
- * from once restored into dir: its single file, else the file it was opened
- * as (a GGUF first shard, an ONNX model, an index), else the folder. */
+/* Picks the model to convert: the one named, or the only one. Sets where it
+ * opens from once restored into dir. That is its single file, else the file
+ * it was opened as (a GGUF first shard, an ONNX model, an index), else the
+ * folder. */
 static int model_path(const char *in_path, const char *dir, const char *model_name,
                       char **out, int *single, el_error *err)
 {

@@ -16,7 +16,11 @@ int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
     memset(ws, 0, sizeof *ws);
     ws->zstd_level = 3;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    ws->threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
+    ws->threads = 1;
+    if (cores > 64)
+        ws->threads = 64;
+    else if (cores > 1)
+        ws->threads = (int)cores;
     ws->sample_bytes = EL_SAMPLE_BYTES;
     ws->base = -1;
     if (n == 0)

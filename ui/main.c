@@ -103,8 +103,8 @@ int main(int argc, char **argv)
     if (batch)
         clean_up_on_signals();
 
-    /* getopt prefixes its messages with argv[0]; "elves compress: ..." tells
-     * the user which program and command complained. */
+    /* getopt prefixes its messages with argv[0], so "elves compress: ..."
+     * names the program and the command that failed. */
     static char command_name[64];
     if (batch) {
         snprintf(command_name, sizeof command_name, "elves %s", cmd);
