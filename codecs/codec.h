@@ -38,7 +38,8 @@ typedef struct el_codec {
     int (*encode)(el_dtype dt, const void *src, size_t count,
                   const el_codec_params *params, el_buf *out, el_error *err);
 
-    /* Decodes a whole payload into dst, which holds exactly `count` elements.
+    /* Decodes a whole payload into dst, which has room for exactly `count`
+     * elements.
      * Fails cleanly on any malformed or truncated payload. */
     int (*decode)(el_dtype dt, const void *payload, size_t payload_len,
                   void *dst, size_t count, el_error *err);
@@ -63,8 +64,8 @@ typedef struct el_prediction {
 } el_prediction;
 
 /* Predicts the ratio of codec on count elements at src by encoding a sample
- * of evenly spaced blocks of at most `sample_bytes` in total; a tensor no
- * larger than that is encoded whole and the result is exact. */
+ * of evenly spaced blocks of at most `sample_bytes` in total. A tensor no
+ * larger than that is encoded whole, so its result is exact. */
 int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
                      size_t count, const el_codec_params *params,
                      size_t sample_bytes, el_prediction *out, el_error *err);

@@ -71,10 +71,10 @@ int el_restore(const char *in_path, const char *out_path,
                el_progress_fn progress, void *ctx, el_error *err);
 
 /* Restores one model of a container by its name (the base name of the path
- * it was compressed from), or every model when model_name is NULL: a single
- * model as el_restore does, several into out_path as a folder with one entry
- * per model. base is the model that delta tensors were encoded against
- * (checked by checksum), or NULL when there are none. */
+ * it was compressed from), or every model when model_name is NULL. A single
+ * model is written as el_restore does; several go into out_path as a folder
+ * with one entry per model. base is the model that delta tensors were
+ * encoded against (checked by checksum), or NULL when there are none. */
 int el_restore_model(const char *in_path, const char *out_path, const char *model_name,
                      const el_model *base, el_progress_fn progress, void *ctx,
                      el_error *err);

@@ -222,7 +222,8 @@ int el_layer_shares_payload(const el_workspace *ws, size_t model, size_t tensor)
 /* Predicted stored bytes of a layer under its chosen codec: 0 for a
  * duplicate of an earlier tensor of the same model under the same plan,
  * which the container stores once. A duplicate of another model's tensor
- * counts in full, because a container holds one model. */
+ * counts in full: the figure is for exporting this model alone, and only
+ * a family container stores it once. */
 uint64_t el_layer_predicted_bytes(const el_workspace *ws, size_t model,
                                   size_t tensor);
 

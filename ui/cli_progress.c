@@ -52,15 +52,26 @@ const char *el_format_bytes(uint64_t bytes, char *buf, unsigned len)
         v /= 1000;
         u++;
     }
-    if (u == 0)
+    if (u == 0) {
         snprintf(buf, len, "%llu B", (unsigned long long)bytes);
-    else
-        snprintf(buf, len, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, units[u]);
+        return buf;
+    }
+
+    int decimals = 0;
+    if (v < 10)
+        decimals = 2;
+    else if (v < 100)
+        decimals = 1;
+    snprintf(buf, len, "%.*f %s", decimals, v, units[u]);
     return buf;
 }
 
 int el_cli_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    if (n < 1)
+        return 1;
+    if (n > 64)
+        return 64;
+    return (int)n;
 }
