@@ -20,6 +20,7 @@ typedef struct el_container {
     cJSON *blobs, *tensors, *models;
     size_t n_blobs, n_tensors, n_models;
     const el_model *base;     /* base model for delta tensors, set by the caller */
+    int threads;              /* chunks decoded at a time; every core by default */
 } el_container;
 
 /* Maps the file, checks the magic, trailer and manifest checksum, and
