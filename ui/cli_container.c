@@ -34,7 +34,8 @@ static void compress_usage(FILE *out)
           "                     cannot take fall back to auto\n",
           out);
     fputs(          "  --policy P         how auto picks: auto (smallest codec) or elves-paper\n"
-          "                     (the paper's framework: smallest of zstd, de, elf)\n"
+          "                     (the framework of Su et al., VLDB 2024: the smallest\n"
+          "                     of zstd, de and elf)\n"
           "  --plan FILE        bounds and codecs per layer from a JSON plan file\n"
           "                     (default, rules by name glob, per-layer overrides)\n"
           "  --save-plan FILE   write the plan used, with each layer's codec, to FILE\n"

@@ -63,7 +63,7 @@ void tui_help_draw(tui_app *app, int top, int height)
             "auto picks the smallest codec that honours the layer's bound;");
     y = tui_page_next(&page);
     tui_put(y, 2, COLS - 3, TUI_DIM,
-            "the elves-paper policy picks among zstd, de and elf as the paper did.");
+            "elves-paper picks among zstd, de and elf, as Su et al. (VLDB 2024) did.");
     y = tui_page_next(&page);
     tui_put(y, 2, COLS - 3, TUI_DIM,
             "With a base model (m), the table's base column is each layer's");
