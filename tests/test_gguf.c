@@ -19,6 +19,7 @@
 #include "../core/model.h"
 #include "../core/workspace.h"
 #include "testutil.h"
+#include "testdir.h"
 
 /* Key-value and tensor type ids as numbered in the file. */
 enum {
@@ -34,50 +35,7 @@ enum {
 
 /* ---- fixture ---- */
 
-typedef struct fixture {
-    char dir[64];
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/elves-gguf-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    nftw(fx->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
-
-/* Path of a file in the fixture folder, in a static buffer per slot. */
-static const char *path_in(const fixture *fx, const char *name)
-{
-    static char paths[4][256];
-    static int slot;
-    char *p = paths[slot++ % 4];
-    snprintf(p, sizeof paths[0], "%s/%s", fx->dir, name);
-    return p;
-}
+/* The fixture (setup, teardown, path_in) comes from testdir.h. */
 
 /* ---- a GGUF writer ---- */
 

@@ -17,41 +17,9 @@
 #include "../core/inflate.h"
 #include "../core/model.h"
 #include "../core/npy.h"
+#include "testdir.h"
 
-typedef struct fixture {
-    char dir[64];
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/elves-npy-XXXXXX");
-    if (mkdtemp(fx->dir) == NULL) {
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    nftw(fx->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
+/* The fixture (setup, teardown, path_in) comes from testdir.h. */
 
 static const char *write_file(const fixture *fx, const char *name, const void *bytes,
                               size_t n)
