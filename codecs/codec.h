@@ -27,11 +27,11 @@ typedef struct el_codec {
     /* Whether the codec accepts this dtype at all. */
     int (*supports)(el_dtype dt);
 
-    /* Worst-case absolute error of a decoded element for these parameters:
-     * 0 for lossless codecs, a negative value when the codec cannot run with
-     * them (for example a bound tighter than the dtype allows), and +Inf when
-     * the error depends on the data (int8, casts): then predictions measure
-     * it on their sample and exports on the whole tensor. */
+    /* Worst-case absolute error of a decoded element for these parameters.
+     * It is 0 for lossless codecs, and negative when the codec cannot run
+     * with them (a bound tighter than the dtype allows, say). It is +Inf when
+     * the error depends on the data (int8, casts), so predictions measure it
+     * on their sample and exports on every chunk. */
     double (*max_error)(el_dtype dt, const el_codec_params *params);
 
     /* Appends the payload for `count` elements at `src` to out. */
@@ -69,6 +69,17 @@ typedef struct el_prediction {
 int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
                      size_t count, const el_codec_params *params,
                      size_t sample_bytes, el_prediction *out, el_error *err);
+
+/* Blocks a prediction samples: enough to see the start, middle and end of a
+ * tensor, few enough that each block stays long for the codecs. */
+#define EL_PREDICT_BLOCKS 8
+
+/* Copies EL_PREDICT_BLOCKS evenly spaced blocks of `block` elements of
+ * `size` bytes from src (count elements) into sample. The first block
+ * starts at element 0 and the last ends at the last element. Predictions of
+ * delta codecs take the same blocks from the tensor and its base. */
+void el_predict_gather(const uint8_t *src, size_t count, size_t size, size_t block,
+                       uint8_t *sample);
 
 /* Largest number of mantissa bits ELF-m may keep for dt, and the smallest
  * m whose error bound 2^-(m+1) is at most abs_bound; -1 when no m fits. */

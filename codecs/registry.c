@@ -37,9 +37,6 @@ const el_codec *const el_codecs[] = {
     NULL,
 };
 
-/* Number of blocks a prediction samples: enough to see the start, middle and
- * end of a tensor, few enough that each block stays long for zstd. */
-#define PREDICT_BLOCKS 8
 
 const el_codec *el_codec_find(const char *name)
 {
@@ -58,16 +55,13 @@ size_t el_codec_count(void)
     return n;
 }
 
-/* Copies PREDICT_BLOCKS evenly spaced blocks of block_count elements into
- * sample. The first block starts at element 0 and the last ends at the last
- * element. */
-static void gather_sample(const uint8_t *src, size_t count, size_t size, size_t block_count,
-                          uint8_t *sample)
+void el_predict_gather(const uint8_t *src, size_t count, size_t size, size_t block_count,
+                       uint8_t *sample)
 {
     size_t span = count - block_count;
-    for (size_t b = 0; b < PREDICT_BLOCKS; b++) {
-        size_t start = span / (PREDICT_BLOCKS - 1) * b
-                     + span % (PREDICT_BLOCKS - 1) * b / (PREDICT_BLOCKS - 1);
+    for (size_t b = 0; b < EL_PREDICT_BLOCKS; b++) {
+        size_t start = span / (EL_PREDICT_BLOCKS - 1) * b
+                     + span % (EL_PREDICT_BLOCKS - 1) * b / (EL_PREDICT_BLOCKS - 1);
         memcpy(sample + b * block_count * size, src + start * size, block_count * size);
     }
 }
@@ -123,16 +117,16 @@ int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
     } else {
         /* Since sample_bytes < original, the blocks fit in the tensor
          * unless block_count had to be raised to 1, when they may overlap. */
-        size_t block_count = sample_bytes / size / PREDICT_BLOCKS;
+        size_t block_count = sample_bytes / size / EL_PREDICT_BLOCKS;
         if (block_count == 0)
             block_count = 1;
 
-        original = block_count * PREDICT_BLOCKS * size;
+        original = block_count * EL_PREDICT_BLOCKS * size;
         uint8_t *sample = malloc(original);
         if (sample == NULL)
             return el_fail(err, "out of memory for a %zu-byte prediction sample", original);
-        gather_sample(src, count, size, block_count, sample);
-        int rc = encoded_size(codec, dt, sample, block_count * PREDICT_BLOCKS, params,
+        el_predict_gather(src, count, size, block_count, sample);
+        int rc = encoded_size(codec, dt, sample, block_count * EL_PREDICT_BLOCKS, params,
                               &encoded, &out->max_error, err);
         free(sample);
         if (rc != 0)

@@ -9,21 +9,6 @@
 #include "../codecs/measure.h"
 #include "workspace_internal.h"
 
-/* Blocks a delta prediction samples, at the same positions in both tensors,
- * as el_codec_predict does for the standalone codecs. */
-#define DELTA_BLOCKS 8
-
-static void gather(const uint8_t *src, size_t count, size_t size, size_t block,
-                   uint8_t *out)
-{
-    size_t span = count - block;
-    for (size_t b = 0; b < DELTA_BLOCKS; b++) {
-        size_t start = span / (DELTA_BLOCKS - 1) * b + span % (DELTA_BLOCKS - 1) * b
-                                                           / (DELTA_BLOCKS - 1);
-        memcpy(out + b * block * size, src + start * size, block * size);
-    }
-}
-
 static int measure(const el_delta_codec *codec, el_dtype dt, const void *src,
                    const void *base, size_t count, const el_codec_params *params,
                    size_t *encoded, double *max_error, el_error *err)
@@ -62,15 +47,15 @@ int el_delta_predict(const el_delta_codec *codec, el_dtype dt, const void *src,
         if (measure(codec, dt, src, base, count, params, &encoded, &out->max_error, err) != 0)
             return -1;
     } else {
-        size_t block = sample_bytes / size / DELTA_BLOCKS;
+        size_t block = sample_bytes / size / EL_PREDICT_BLOCKS;
         block = block ? block : 1;
-        original = block * DELTA_BLOCKS * size;
+        original = block * EL_PREDICT_BLOCKS * size;
         uint8_t *a = malloc(original), *b = malloc(original);
         int rc = a && b ? 0 : el_fail(err, "out of memory for a delta prediction sample");
         if (rc == 0) {
-            gather(src, count, size, block, a);
-            gather(base, count, size, block, b);
-            rc = measure(codec, dt, a, b, block * DELTA_BLOCKS, params, &encoded,
+            el_predict_gather(src, count, size, block, a);
+            el_predict_gather(base, count, size, block, b);
+            rc = measure(codec, dt, a, b, block * EL_PREDICT_BLOCKS, params, &encoded,
                          &out->max_error, err);
         }
         free(a);
