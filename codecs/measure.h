@@ -7,9 +7,9 @@
 
 #include "dtype.h"
 
-/* Largest |a[i] - b[i]| over count elements of dtype dt. Non-finite
- * originals must come back bit for bit (NaN as any NaN) or the error is
- * infinite; so is a finite original that decodes to NaN or Inf. */
+/* Largest |a[i] - b[i]| over count elements of dtype dt. The error is
+ * infinite when a non-finite original does not come back (NaN as any NaN,
+ * Inf as the same Inf), or when a finite original decodes to NaN or Inf. */
 double el_max_abs_error(el_dtype dt, const void *a, const void *b, size_t count);
 
 /* Error of a decoded tensor against its original, over every element. */

@@ -1,6 +1,5 @@
-/* The tensor bytes stored as they are: what `auto` falls back to when every
- * other codec would make a layer larger, and one of the candidates of the
- * paper's framework. */
+/* The tensor bytes stored as they are. `auto` falls back to it when every
+ * other codec would make a layer larger. */
 #include "codec.h"
 
 #include <string.h>

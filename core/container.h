@@ -79,8 +79,8 @@ int el_restore_model(const char *in_path, const char *out_path, const char *mode
                      const el_model *base, el_progress_fn progress, void *ctx,
                      el_error *err);
 
-/* Restores the model inside in_path (the one named model_name when it holds
- * several) in its source format into a temporary folder beside out_path, opens it, and writes all its tensors as one
+/* Restores the model inside in_path (the one named model_name when there
+ * are several) in its source format into a temporary folder beside out_path, opens it, and writes all its tensors as one
  * safetensors file at out_path. The temporary folder is removed. */
 int el_restore_safetensors(const char *in_path, const char *out_path,
                            const char *model_name, const el_model *base,

@@ -416,8 +416,8 @@ int el_container_decode_stream(const el_container *c, size_t index, el_chunk_sin
     if (el_container_tensor_info(c, index, &info, err) != 0)
         return -1;
 
-    /* A tensor stored once for several names points at the first one; the
-     * target must come earlier and hold its own chunks, so references never
+    /* A tensor stored once for several names points at the first one. The
+     * target must come earlier and have its own chunks, so references never
      * chain or loop. */
     const cJSON *entry = cJSON_GetArrayItem(c->tensors, (int)index);
     uint64_t source = index;

@@ -616,8 +616,8 @@ static void fit_budget(const el_workspace *ws, size_t *threads, size_t *chunk_by
     size_t chunk = ws->chunk_bytes ? ws->chunk_bytes : EL_CHUNK_BYTES;
     size_t n = ws->threads > 1 ? (size_t)ws->threads : 1;
 
-    /* A thread holds a chunk's source pages, its decoded copy and its
-     * payload: about three chunks. */
+    /* A thread keeps a chunk's source pages, its decoded copy and its
+     * payload in memory, about three chunks in all. */
     while (n > 1 && n * (3 * chunk + THREAD_FIXED_BYTES) > budget)
         n--;
     if (3 * chunk + THREAD_FIXED_BYTES > budget) {

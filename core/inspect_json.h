@@ -6,9 +6,9 @@
 #include "workspace.h"
 
 /* Returns the document as a heap string (caller frees), or NULL with err
- * set. The workspace must be analysed. With several models it holds a
- * "dedup" object (see core/chunks.h); with a base set, each paired tensor
- * holds a "base" object with its change and the delta codecs' ratios. */
+ * set. The workspace must be analysed. With several models the document
+ * has a "dedup" object (see core/chunks.h). With a base set, each paired
+ * tensor has a "base" object with its change and the delta codecs' ratios. */
 char *el_inspect_json(const el_workspace *ws, el_error *err);
 
 #endif

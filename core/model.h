@@ -106,8 +106,8 @@ int el_model_add_file(el_model *model, const char *path, size_t *file, el_error 
 el_tensor *el_model_add_tensor(el_model *model, el_error *err);
 
 /* Tells the kernel the tensor's mapped pages are not needed for now, so
- * that reading a model larger than memory does not keep it all resident;
- * the pages are read again if touched. Does nothing for derived tensors. */
+ * that reading a model larger than memory does not keep it all resident.
+ * The pages are read again if touched. Does nothing for derived tensors. */
 void el_tensor_release(const el_model *model, const el_tensor *t);
 
 /* The same for any range (whole pages inside it); ranges that are not

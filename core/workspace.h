@@ -205,9 +205,9 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
 size_t el_layer_candidates(const el_layer *layer, el_policy policy, int *order,
                            size_t max);
 
-/* Why codec el_codecs[index] cannot take the layer under its bound and the
- * workspace's policy, as a short phrase in buf ("not lossless: error up to
- * 6e-08"); returns NULL when it can. */
+/* Writes into buf why codec el_codecs[index] cannot take the layer under
+ * its bound and the workspace's policy, as a short phrase ("not lossless:
+ * error up to 6e-08"). Returns buf, or NULL when the codec can take it. */
 const char *el_layer_codec_reason(const el_workspace *ws, const el_layer *layer,
                                   const el_tensor *tensor, size_t index,
                                   char *buf, size_t len);

@@ -1,15 +1,15 @@
 #!/bin/sh
-# Checks elves on every model file under the folders given (safetensors,
-# GGUF, PyTorch .bin/.pt/.pth, ONNX, .npz, .npy; llama2.c .bin files are
-# not a format elves reads and are skipped by name):
+# Checks elves on every model file under the folders given: safetensors,
+# GGUF, PyTorch .bin/.pt/.pth, ONNX, .npz and .npy. llama2.c .bin files are
+# not a format elves reads, so they are skipped by name. For each file:
 #   - inspect --json succeeds and every exponent histogram sums to its
 #     tensor's element count;
 #   - a lossless compress restores byte for byte, and restore --to
 #     safetensors gives a file whose tensors verify against the container;
 #   - an abs:1e-4 compress verifies against the model within 1e-4 and, for
-#     safetensors, is smaller than the lossless one. Other formats can hold
-#     only tensors restored from the bytes around them (a deflated .npz), which
-#     no bound shrinks.
+#     safetensors, is smaller than the lossless one. Other formats may have
+#     only tensors restored from the bytes around them (a deflated .npz),
+#     which no bound shrinks.
 # Usage: scripts/check_models.sh FOLDER...   (ELVES and BUILD may be set)
 set -eu
 elves=${ELVES:-./elves}

@@ -111,7 +111,7 @@ cmp -s "$finetune" "$tmp/ft.safetensors" || fail "restore --base gave different 
 grep -q '"rel_l2"' "$tmp/base.json" || fail "inspect --base lacks rel_l2"
 grep -q '"dedup"' "$tmp/base.json" || fail "inspect of two models lacks the dedup object"
 
-# Every command answers --help with status 0.
+# Every command prints its usage for --help and exits with status 0.
 for cmd in inspect compress restore verify; do
     "$ELVES" "$cmd" --help | grep -q "Usage: elves $cmd" || fail "$cmd --help"
 done
