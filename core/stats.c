@@ -24,7 +24,22 @@ typedef struct scan {
     double min, max;
     double block[BLOCK];       /* finite values of the current block */
     size_t n_block;
+
+    /* Fast path of F32, F16 and BF16 tensors of at least HIST16_MIN
+     * elements: counts of the 2^16 patterns of each element's upper 16 bits
+     * (all of it for the 16-bit formats), from which the exponent histogram,
+     * the upper byte planes and, for the 16-bit formats, every other
+     * statistic follow. NULL on the general path. */
+    uint64_t (*hist16)[65536];
 } scan;
+
+/* Below this many elements the 2 x 512 KiB of hist16 cost more to clear and
+ * fold than counting each field does. */
+#define HIST16_MIN 65536
+
+/* Bytes scanned between drops of the pages already read: a tensor larger
+ * than memory never becomes resident as a whole. */
+#define RELEASE_WINDOW (16u << 20)
 
 /* Merges a block's exact mean and squared deviations into the running ones
  * (Chan, Golub and LeVeque's pairwise update). */
@@ -290,11 +305,229 @@ static void scan_chunk(scan *sc, el_dtype dtype, const uint8_t *p, uint64_t n)
     }
 }
 
+/* ---- fast path for F32, F16 and BF16 ---- */
+
+static void count_hist16_half(scan *sc, const uint8_t *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        sc->hist16[i % COPIES][(uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8]++;
+}
+
+/* Counts the upper 16 bits and the two lower byte planes of n F32 elements.
+ * Returns how many have an all-ones exponent (NaN or infinity). */
+static uint64_t count_hist16_f32(scan *sc, const uint8_t *p, uint64_t n)
+{
+    uint64_t nonfinite = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const uint8_t *e = p + 4 * i;
+        const uint32_t top = (uint32_t)e[2] | (uint32_t)e[3] << 8;
+        sc->hist16[i % COPIES][top]++;
+        sc->planes[i % COPIES][0][e[0]]++;
+        sc->planes[i % COPIES][1][e[1]]++;
+        nonfinite += (top & 0x7f80) == 0x7f80;
+    }
+    return nonfinite;
+}
+
+/* Merges the min, max, zero count and exact two-pass mean and squared
+ * deviations of n finite F32 values into the running ones. Eight
+ * independent lanes let the compiler keep several additions in flight. The
+ * loops need no branch because blocks holding NaN or infinity go to
+ * moments_f32_general instead. */
+#define LANES 8
+
+static void moments_f32(scan *sc, const uint8_t *p, uint64_t n)
+{
+    float lo[LANES], hi[LANES];
+    double sum[LANES] = {0}, sq[LANES] = {0};
+    uint64_t zeros[LANES] = {0};
+    float first;
+    memcpy(&first, p, sizeof first);
+    for (int l = 0; l < LANES; l++)
+        lo[l] = hi[l] = first;
+
+    uint64_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        float x[LANES];
+        memcpy(x, p + 4 * i, sizeof x);
+        for (int l = 0; l < LANES; l++) {
+            lo[l] = x[l] < lo[l] ? x[l] : lo[l];
+            hi[l] = x[l] > hi[l] ? x[l] : hi[l];
+            zeros[l] += x[l] == 0.0f;
+            sum[l] += x[l];
+        }
+    }
+    for (; i < n; i++) {
+        float x;
+        memcpy(&x, p + 4 * i, sizeof x);
+        lo[0] = x < lo[0] ? x : lo[0];
+        hi[0] = x > hi[0] ? x : hi[0];
+        zeros[0] += x == 0.0f;
+        sum[0] += x;
+    }
+
+    double total = 0;
+    uint64_t zero_count = 0;
+    float block_min = lo[0], block_max = hi[0];
+    for (int l = 0; l < LANES; l++) {
+        total += sum[l];
+        zero_count += zeros[l];
+        block_min = lo[l] < block_min ? lo[l] : block_min;
+        block_max = hi[l] > block_max ? hi[l] : block_max;
+    }
+
+    /* Finite floats sum to at most 2^128 x 2^12 here, so the mean is finite
+     * and the second pass needs no Welford fallback. */
+    const double mean = total / (double)n;
+    i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        float x[LANES];
+        memcpy(x, p + 4 * i, sizeof x);
+        for (int l = 0; l < LANES; l++) {
+            const double d = (double)x[l] - mean;
+            sq[l] += d * d;
+        }
+    }
+    for (; i < n; i++) {
+        float x;
+        memcpy(&x, p + 4 * i, sizeof x);
+        sq[0] += ((double)x - mean) * ((double)x - mean);
+    }
+    double m2 = 0;
+    for (int l = 0; l < LANES; l++)
+        m2 += sq[l];
+
+    sc->min = sc->finite == 0 || block_min < sc->min ? block_min : sc->min;
+    sc->max = sc->finite == 0 || block_max > sc->max ? block_max : sc->max;
+    sc->s->zeros += zero_count;
+    merge_moments(sc, n, mean, m2);
+}
+
+/* Computes the moments of an F32 block that holds NaN or infinity with the
+ * general kernel. That kernel also counts exponents and |w| < 1, which
+ * hist16 has already counted, so those counters are restored after it. */
+static void moments_f32_general(scan *sc, const uint8_t *p, uint64_t n)
+{
+    uint64_t small_before = sc->s->abs_lt_1;
+    uint64_t saved[COPIES][256];
+    memcpy(saved[0], sc->exponents[0], sizeof saved[0]);
+    memcpy(saved[1], sc->exponents[1], sizeof saved[1]);
+
+    scan_f32(sc, p, n);
+    flush_block(sc);
+
+    memcpy(sc->exponents[0], saved[0], sizeof saved[0]);
+    memcpy(sc->exponents[1], saved[1], sizeof saved[1]);
+    sc->s->abs_lt_1 = small_before;
+}
+
+static void scan_tensor_f32(scan *sc, const el_tensor *t)
+{
+    uint64_t released = 0;
+    for (uint64_t i = 0; i < t->count; i += BLOCK) {
+        const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
+        const uint8_t *p = t->data + i * 4;
+
+        if (count_hist16_f32(sc, p, n) == 0)
+            moments_f32(sc, p, n);
+        else
+            moments_f32_general(sc, p, n);
+
+        uint64_t scanned = (i + n) * 4;
+        if (!t->derived && scanned - released >= RELEASE_WINDOW) {
+            el_release_range(t->data + released, scanned - released);
+            released = scanned;
+        }
+    }
+}
+
+static void scan_tensor_half(scan *sc, const el_tensor *t)
+{
+    uint64_t released = 0;
+    for (uint64_t i = 0; i < t->count; i += BLOCK) {
+        const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
+        count_hist16_half(sc, t->data + i * 2, n);
+
+        uint64_t scanned = (i + n) * 2;
+        if (!t->derived && scanned - released >= RELEASE_WINDOW) {
+            el_release_range(t->data + released, scanned - released);
+            released = scanned;
+        }
+    }
+}
+
+/* Value of a finite 16-bit float pattern. */
+static double half_value(el_dtype dtype, uint32_t v)
+{
+    if (dtype == EL_BF16)
+        return f32_from_bits(v << 16);
+
+    const double mag = (v >> 10 & 0x1f) == 0 ? ldexp(v & 0x3ff, -24)
+                                              : ldexp((v & 0x3ff) | 0x400, (int)(v >> 10 & 0x1f) - 25);
+    return v & 0x8000 ? -mag : mag;
+}
+
+/* Folds hist16 into the exponent histogram and the upper byte planes, and,
+ * for the 16-bit formats, into every other statistic: each pattern is one
+ * value, so min, max, mean and the squared deviations come exactly from the
+ * counts. */
+static void fold_hist16(scan *sc, el_dtype dtype)
+{
+    const int half = dtype != EL_F32;
+    const int mantissa_bits = dtype == EL_F16 ? 10 : 7; /* within the 16 bits */
+    const unsigned exp_top = dtype == EL_F16 ? 0x1f : 0xff;
+    const unsigned bias = dtype == EL_F16 ? 15 : 127;
+    const int plane = half ? 0 : 2;
+    el_stats *s = sc->s;
+
+    double sum = 0;
+    uint64_t finite = 0;
+    int seen = 0;
+    for (uint32_t v = 0; v < 65536; v++) {
+        const uint64_t c = sc->hist16[0][v] + sc->hist16[1][v];
+        if (c == 0)
+            continue;
+
+        const unsigned e = (v & 0x7fff) >> mantissa_bits;
+        const uint32_t frac = v & ((1u << mantissa_bits) - 1);
+        sc->exponents[0][e] += c;
+        sc->planes[0][plane][v & 0xff] += c;
+        sc->planes[0][plane + 1][v >> 8] += c;
+        s->abs_lt_1 += e < bias ? c : 0;
+        if (!half)
+            continue;
+
+        if (e == exp_top) {
+            s->nans += frac != 0 ? c : 0;
+            continue;
+        }
+        const double x = half_value(dtype, v);
+        s->zeros += (v & 0x7fff) == 0 ? c : 0;
+        sc->min = !seen || x < sc->min ? x : sc->min;
+        sc->max = !seen || x > sc->max ? x : sc->max;
+        seen = 1;
+        sum += (double)c * x;
+        finite += c;
+    }
+    if (!half || finite == 0)
+        return;
+
+    const double mean = sum / (double)finite;
+    double m2 = 0;
+    for (uint32_t v = 0; v < 65536; v++) {
+        const uint64_t c = sc->hist16[0][v] + sc->hist16[1][v];
+        if (c == 0 || (v & 0x7fff) >> mantissa_bits == exp_top)
+            continue;
+        const double d = half_value(dtype, v) - mean;
+        m2 += (double)c * d * d;
+    }
+    sc->finite = finite;
+    sc->mean = mean;
+    sc->m2 = m2;
+}
+
 /* One pass over the tensor in cache-sized chunks: byte planes, then the
  * dtype kernel, then the moments of the chunk. */
-/* Bytes scanned between drops of the pages already read: a tensor larger
- * than memory never becomes resident as a whole. */
-#define RELEASE_WINDOW (16u << 20)
 
 static void scan_tensor(scan *sc, const el_tensor *t, size_t size)
 {
@@ -376,9 +609,22 @@ int el_stats_compute(const el_tensor *t, el_stats *out, el_error *err)
     }
     sc->s = &s;
 
-    scan_tensor(sc, t, size);
+    const int fast = (t->dtype == EL_F32 || t->dtype == EL_F16 || t->dtype == EL_BF16) &&
+                     t->count >= HIST16_MIN;
+    if (fast)
+        sc->hist16 = calloc(COPIES, sizeof *sc->hist16);
+    if (sc->hist16 != NULL) {
+        if (t->dtype == EL_F32)
+            scan_tensor_f32(sc, t);
+        else
+            scan_tensor_half(sc, t);
+        fold_hist16(sc, t->dtype);
+    } else {
+        scan_tensor(sc, t, size);
+    }
     finish(sc, &s);
 
+    free(sc->hist16);
     free(sc);
     *out = s;
     return 0;

@@ -374,6 +374,103 @@ static void stats_random_matches_two_pass(void **state)
     free(v);
 }
 
+/* Statistics of a tensor computed one element at a time, the reference for
+ * the histogram-based paths that large F32, F16 and BF16 tensors take. */
+static void reference_stats(el_dtype dt, const void *data, size_t n, el_stats *r,
+                            uint64_t *exps, uint64_t (*planes)[256])
+{
+    const el_float_layout f = el_dtype_float_layout(dt);
+    const size_t size = el_dtype_size(dt);
+    const unsigned top = (1u << f.exponent_bits) - 1;
+    double sum = 0;
+    uint64_t finite = 0;
+
+    memset(r, 0, sizeof *r);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bits = 0;
+        memcpy(&bits, (const uint8_t *)data + i * size, size);
+        for (size_t b = 0; b < size; b++)
+            planes[b][bits >> (8 * b) & 0xff]++;
+        const unsigned e = (unsigned)(bits >> f.mantissa_bits) & top;
+        exps[e]++;
+
+        const double x = el_load_double(dt, data, i);
+        if (isnan(x))
+            r->nans++;
+        else if (isinf(x))
+            r->infs++;
+        if (!isfinite(x))
+            continue;
+        r->zeros += x == 0;
+        r->subnormals += e == 0 && x != 0;
+        r->abs_lt_1 += fabs(x) < 1;
+        r->min = finite == 0 || x < r->min ? x : r->min;
+        r->max = finite == 0 || x > r->max ? x : r->max;
+        sum += x;
+        finite++;
+    }
+    r->mean = sum / (double)finite;
+    double m2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double x = el_load_double(dt, data, i);
+        if (isfinite(x))
+            m2 += (x - r->mean) * (x - r->mean);
+    }
+    r->std = sqrt(m2 / (double)finite);
+}
+
+/* Large F32, F16 and BF16 tensors go through the 16-bit histogram: every
+ * count, moment and histogram must equal the element-wise reference, with
+ * NaN, infinities, signed zeros, subnormals and |w| in the thousands
+ * present, and NaN in one block only so that both the branch-free and the
+ * general F32 kernels run. */
+static void stats_histogram_path_matches_reference(void **state)
+{
+    const el_dtype dtypes[] = { EL_F32, EL_F16, EL_BF16 };
+    enum { N = 70001 };
+
+    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
+        const el_dtype dt = dtypes[d];
+        uint8_t *data = malloc(N * el_dtype_size(dt));
+        assert_non_null(data);
+        uint64_t rng = 7 + d;
+        for (size_t i = 0; i < N; i++)
+            el_store_double(dt, data, i, test_normal(&rng, 0.05));
+        const double specials[] = { NAN, -NAN, INFINITY, -INFINITY, -0.0, 0.0,
+                                    1e-42, -6e-8, 1.0, -1.0, 3000.5, -5660.0 };
+        for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++)
+            el_store_double(dt, data, 50000 + 3 * k, specials[k]);
+
+        el_stats ref;
+        uint64_t exps[256] = {0}, planes[4][256] = {{0}};
+        reference_stats(dt, data, N, &ref, exps, planes);
+        el_stats s = compute(dt, data, N);
+
+        assert_int_equal(s.count, N);
+        assert_int_equal(s.nans, ref.nans);
+        assert_int_equal(s.infs, ref.infs);
+        assert_int_equal(s.zeros, ref.zeros);
+        assert_int_equal(s.subnormals, ref.subnormals);
+        assert_int_equal(s.abs_lt_1, ref.abs_lt_1);
+        assert_close(s.min, ref.min, 0);
+        assert_close(s.max, ref.max, 0);
+        assert_close(s.mean, ref.mean, 1e-12);
+        assert_close(s.std, ref.std, 1e-12);
+        for (unsigned e = 0; e < s.n_exponents; e++)
+            assert_int_equal(s.exponent_hist[e], exps[e]);
+        for (int b = 0; b < s.n_planes; b++) {
+            double counts[256];
+            int k = 0;
+            for (int v = 0; v < 256; v++)
+                if (planes[b][v])
+                    counts[k++] = (double)planes[b][v];
+            assert_close(s.plane_entropy[b], entropy_of(counts, k, N), 1e-12);
+        }
+        el_stats_free(&s);
+        free(data);
+    }
+}
+
 static void stats_inconsistent_tensor(void **state)
 {
     const float v[] = { 1, 2 };
@@ -406,6 +503,7 @@ int main(void)
         cmocka_unit_test(plane_entropy_u8),
         cmocka_unit_test(plane_entropy_f32),
         cmocka_unit_test(stats_random_matches_two_pass),
+        cmocka_unit_test(stats_histogram_path_matches_reference),
         cmocka_unit_test(stats_inconsistent_tensor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
