@@ -20,6 +20,7 @@
  * Outlier list: varint count, varint index deltas (the first is the index
  * itself), then the raw little-endian elements. */
 #include "codec.h"
+#include "elf_words.h"
 #include "zstd_frame.h"
 
 #include <math.h>
@@ -74,37 +75,6 @@ static double elf_m_max_error(el_dtype dt, const el_codec_params *params)
 {
     int m = el_elf_bits_for_bound(dt, params->abs_bound);
     return m < 0 ? -1.0 : ldexp(1.0, -(m + 1));
-}
-
-/* ---- code words ---- */
-
-/* Computes the code word of w, or returns 0 when w is an outlier. nearbyint
- * rounds ties to even in the default rounding mode, which elves never
- * changes. The scaling by 2^m is exact. */
-static int elf_code_word(double w, int m, uint64_t *code)
-{
-    if (!(fabs(w) < 1.0))
-        return 0;
-
-    double q = nearbyint(ldexp(fabs(w), m));
-    if (q >= ldexp(1.0, m))
-        return 0;
-
-    *code = (uint64_t)(signbit(w) ? 1 : 0) << m | (uint64_t)q;
-    return 1;
-}
-
-/* Writes the value of a code word to element i. For q from elf_code_word
- * the value is exact in dt: q has at most M + 1 significant bits, because
- * q == |w| * 2^m already when w's own spacing is at least 2^-m, and
- * otherwise q <= |w| * 2^m + 1/2 < 2^(M+1). And q * 2^-m is a multiple of
- * 2^-m, which m <= el_elf_max_bits keeps on the subnormal grid. Code words
- * from a corrupted payload may round here, which is harmless. */
-static void elf_store_code(el_dtype dt, void *dst, size_t i, uint64_t code, int m)
-{
-    uint64_t q = code & ((UINT64_C(1) << m) - 1);
-    double v = ldexp((double)q, -m);
-    el_store_double(dt, dst, i, (code >> m) ? -v : v);
 }
 
 /* ---- outlier list ---- */
@@ -235,6 +205,22 @@ static size_t packed_bytes(size_t count, int width)
     return count / 8 * (size_t)width + (count % 8 * (size_t)width + 7) / 8;
 }
 
+/* Appends n code words of `width` bits, MSB first. Widths that are whole
+ * bytes (24 for F32, 8 for BF16) take a direct path; the writer then never
+ * holds pending bits. */
+static void pack_words(bit_writer *w, const uint64_t *codes, size_t n, int width)
+{
+    if (width % 8 == 0 && w->n == 0) {
+        const int nbytes = width / 8;
+        for (size_t i = 0; i < n; i++)
+            for (int b = nbytes - 1; b >= 0; b--)
+                *w->p++ = (uint8_t)(codes[i] >> (8 * b));
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        bits_put(w, codes[i], width);
+}
+
 static int elf_encode(el_dtype dt, const void *src, size_t count,
                       const el_codec_params *params, el_buf *out, el_error *err)
 {
@@ -250,20 +236,30 @@ static int elf_encode(el_dtype dt, const void *src, size_t count,
     size_t packed_len = packed_bytes(count, m + 1);
 
     el_buf content = {0};
-    if (el_buf_reserve(&content, packed_len, err) != 0)
-        return -1;
+    uint64_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
+    size_t *found = malloc(EL_ELF_BLOCK * sizeof *found);
+    if (codes == NULL || found == NULL || el_buf_reserve(&content, packed_len, err) != 0) {
+        free(codes);
+        free(found);
+        el_buf_free(&content);
+        return el_fail(err, "out of memory for %zu bytes of elf code words", packed_len);
+    }
 
     bit_writer bw = {content.data, 0, 0};
     outlier_list outliers = {0};
     int rc = 0;
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        uint64_t code = 0;
-        if (!elf_code_word(el_load_double(dt, src, i), m, &code))
-            rc = outliers_add(&outliers, (const uint8_t *)src + i * size, size, i, err);
-        bits_put(&bw, code, m + 1);
+    for (size_t i = 0; i < count && rc == 0; i += EL_ELF_BLOCK) {
+        size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
+        const uint8_t *block = (const uint8_t *)src + i * size;
+        size_t k = el_elf_words(dt, block, n, m, codes, found);
+        for (size_t j = 0; j < k && rc == 0; j++)
+            rc = outliers_add(&outliers, block + found[j] * size, size, i + found[j], err);
+        pack_words(&bw, codes, n, m + 1);
     }
     bits_flush(&bw);
     content.len = packed_len;
+    free(codes);
+    free(found);
 
     if (rc == 0)
         rc = outliers_write(&outliers, &content, err);
@@ -279,9 +275,28 @@ static int elf_encode(el_dtype dt, const void *src, size_t count,
 static int elf_unpack(const uint8_t *packed, el_dtype dt, void *dst, size_t count, int m,
                       el_error *err)
 {
+    uint64_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
+    if (codes == NULL)
+        return el_fail(err, "out of memory for a block of elf code words");
+
+    const int width = m + 1;
     bit_reader br = {packed, 0, 0};
-    for (size_t i = 0; i < count; i++)
-        elf_store_code(dt, dst, i, bits_get(&br, m + 1), m);
+    for (size_t i = 0; i < count; i += EL_ELF_BLOCK) {
+        size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
+        if (width % 8 == 0) {
+            for (size_t j = 0; j < n; j++) {
+                uint64_t code = 0;
+                for (int b = 0; b < width / 8; b++)
+                    code = code << 8 | *br.p++;
+                codes[j] = code;
+            }
+        } else {
+            for (size_t j = 0; j < n; j++)
+                codes[j] = bits_get(&br, width);
+        }
+        el_elf_values(dt, codes, n, m, dst, i);
+    }
+    free(codes);
 
     if (br.n > 0 && (br.acc & ((UINT64_C(1) << br.n) - 1)) != 0)
         return el_fail(err, "elf code words end with %d nonzero padding bits", br.n);
@@ -348,23 +363,18 @@ static size_t plane_count(int m)
     return (size_t)(m + 1 + 7) / 8;
 }
 
-/* Fills the code word planes (plane j at j * count contains byte j of every
- * code word) and collects the outliers. */
+/* Fills the code word planes and collects the outliers. */
 static int elf_m_split(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *planes,
                        outlier_list *outliers, el_error *err)
 {
     size_t size = el_dtype_size(dt);
-    size_t nplanes = plane_count(m);
-    for (size_t i = 0; i < count; i++) {
-        uint64_t code = 0;
-        if (!elf_code_word(el_load_double(dt, src, i), m, &code)) {
-            if (outliers_add(outliers, src + i * size, size, i, err) != 0)
-                return -1;
-        }
-        for (size_t j = 0; j < nplanes; j++)
-            planes[j * count + i] = (uint8_t)(code >> (8 * j));
-    }
-    return 0;
+    el_buf found = {0};
+    int rc = el_elf_split_planes(dt, src, count, m, planes, &found, err);
+    const size_t *index = (const size_t *)found.data;
+    for (size_t j = 0; j < found.len / sizeof *index && rc == 0; j++)
+        rc = outliers_add(outliers, src + index[j] * size, size, index[j], err);
+    el_buf_free(&found);
+    return rc;
 }
 
 static int elf_m_encode(el_dtype dt, const void *src, size_t count,
@@ -444,21 +454,6 @@ static int elf_m_read_header(el_reader *r, el_dtype dt, int *m, uint64_t *length
     return 0;
 }
 
-static int elf_m_join(const uint8_t *planes, el_dtype dt, void *dst, size_t count, int m,
-                      el_error *err)
-{
-    size_t nplanes = plane_count(m);
-    for (size_t i = 0; i < count; i++) {
-        uint64_t code = 0;
-        for (size_t j = 0; j < nplanes; j++)
-            code |= (uint64_t)planes[j * count + i] << (8 * j);
-        if (code >> (m + 1))
-            return el_fail(err, "code word %zu has bits set above bit %d", i, m);
-        elf_store_code(dt, dst, i, code, m);
-    }
-    return 0;
-}
-
 static int elf_m_decode_outliers(const uint8_t *frame, size_t frame_len, el_dtype dt,
                                  void *dst, size_t count, el_error *err)
 {
@@ -509,7 +504,7 @@ static int elf_m_decode(el_dtype dt, const void *payload, size_t payload_len,
             el_fail_context(err, "code word plane %zu", j);
     }
     if (rc == 0)
-        rc = elf_m_join(planes, dt, dst, count, m, err);
+        rc = el_elf_join_planes(planes, nplanes, count, dt, m, dst, err);
     if (rc == 0) {
         const uint8_t *frame = el_read_span(&r, (size_t)lengths[nplanes], err);
         rc = elf_m_decode_outliers(frame, (size_t)lengths[nplanes], dt, dst, count, err);

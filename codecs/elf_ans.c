@@ -14,6 +14,7 @@
  *   the top plane as its context, because the top byte gives the magnitude
  *   of |w| and so how many of the next bits are leading zeros. */
 #include "codec.h"
+#include "elf_words.h"
 #include "entropy.h"
 #include "zstd_frame.h"
 
@@ -39,19 +40,6 @@ static double elf_ans_max_error(el_dtype dt, const el_codec_params *params)
 static size_t plane_count(int m)
 {
     return (size_t)(m + 1 + 7) / 8;
-}
-
-/* Computes the code word of w, or returns 0 when w is an outlier. The
- * scaling by 2^m is exact, and nearbyint rounds ties to even. */
-static int code_word(double w, int m, uint64_t *code)
-{
-    if (!(fabs(w) < 1.0))
-        return 0;
-    double q = nearbyint(ldexp(fabs(w), m));
-    if (q >= ldexp(1.0, m))
-        return 0;
-    *code = (uint64_t)(signbit(w) ? 1 : 0) << m | (uint64_t)q;
-    return 1;
 }
 
 static int write_outliers(const el_buf *deltas, const el_buf *values, size_t k, el_buf *out,
@@ -100,21 +88,16 @@ static int elf_ans_encode(el_dtype dt, const void *src, size_t count,
 
     el_buf deltas = {0};
     el_buf values = {0};
-    size_t k = 0;
-    size_t last = 0;
-    int rc = 0;
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        uint64_t code = 0;
-        if (!code_word(el_load_double(dt, src, i), m, &code)) {
-            rc = el_buf_append_varint(&deltas, k ? i - last : i, err);
-            if (rc == 0)
-                rc = el_buf_append(&values, (const uint8_t *)src + i * size, size, err);
-            k++;
-            last = i;
-        }
-        for (size_t j = 0; j < nplanes; j++)
-            planes[j * count + i] = (uint8_t)(code >> (8 * j));
+    el_buf found = {0};
+    int rc = el_elf_split_planes(dt, src, count, m, planes, &found, err);
+    const size_t *index = (const size_t *)found.data;
+    size_t k = found.len / sizeof *index;
+    for (size_t j = 0; j < k && rc == 0; j++) {
+        rc = el_buf_append_varint(&deltas, j ? index[j] - index[j - 1] : index[j], err);
+        if (rc == 0)
+            rc = el_buf_append(&values, (const uint8_t *)src + index[j] * size, size, err);
     }
+    el_buf_free(&found);
 
     if (rc == 0)
         rc = write_outliers(&deltas, &values, k, out, err);
@@ -177,24 +160,6 @@ static int read_outliers(el_reader *r, size_t size, size_t count, size_t *k,
     return rc == 0 ? 0 : el_fail_context(err, "outlier list");
 }
 
-/* Joins the planes into code words and writes their values. A code word
- * with bits above bit m cannot come from the encoder. */
-static int join_planes(const uint8_t *planes, size_t nplanes, el_dtype dt, int m, void *dst,
-                       size_t count, el_error *err)
-{
-    uint64_t mask = (UINT64_C(1) << m) - 1;
-    for (size_t i = 0; i < count; i++) {
-        uint64_t code = 0;
-        for (size_t j = 0; j < nplanes; j++)
-            code |= (uint64_t)planes[j * count + i] << (8 * j);
-        if (code >> (m + 1))
-            return el_fail(err, "code word %zu has bits set above bit %d", i, m);
-        double v = ldexp((double)(code & mask), -m);
-        el_store_double(dt, dst, i, (code >> m) ? -v : v);
-    }
-    return 0;
-}
-
 static int elf_ans_decode(el_dtype dt, const void *payload, size_t payload_len,
                           void *dst, size_t count, el_error *err)
 {
@@ -232,7 +197,7 @@ static int elf_ans_decode(el_dtype dt, const void *payload, size_t payload_len,
     if (rc == 0 && r.pos != payload_len)
         rc = el_fail(err, "%zu bytes follow the last code word plane", payload_len - r.pos);
     if (rc == 0)
-        rc = join_planes(planes, nplanes, dt, m, dst, count, err);
+        rc = el_elf_join_planes(planes, nplanes, count, dt, m, dst, err);
     for (size_t n = 0; n < k && rc == 0; n++)
         memcpy((uint8_t *)dst + indices[n] * size, values + n * size, size);
 
