@@ -1,9 +1,9 @@
 #include "container_read.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +63,22 @@ static cJSON *required_array(cJSON *obj, const char *key, size_t *n, el_error *e
     return a;
 }
 
+/* Threads of every container opened from now on; 0: every online core. */
+static int default_threads;
+
+void el_container_set_threads(int threads)
+{
+    default_threads = threads > 64 ? 64 : threads;
+}
+
 int el_container_open(const char *path, el_container *c, el_error *err)
 {
     memset(c, 0, sizeof *c);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = 1;
-    if (cores > 64)
+    if (default_threads > 0)
+        c->threads = default_threads;
+    else if (cores > 64)
         c->threads = 64;
     else if (cores > 1)
         c->threads = (int)cores;
@@ -362,6 +372,10 @@ static int decode_chunk(const el_container *c, const el_container_tensor *info,
 }
 
 typedef struct decode_job {
+    el_task task;              /* first, so that the pool's task is the job */
+    const el_container *c;
+    const el_container_tensor *info;
+    const uint8_t *base;       /* resolved before any job starts */
     const cJSON *chunk;
     uint64_t first, count;     /* elements */
     uint8_t *buf;
@@ -369,44 +383,12 @@ typedef struct decode_job {
     el_error err;
 } decode_job;
 
-typedef struct decode_batch {
-    const el_container *c;
-    const el_container_tensor *info;
-    const uint8_t *base;       /* resolved before the threads start */
-    decode_job *jobs;
-    size_t n;
-    size_t next;               /* next job to take, under lock */
-    pthread_mutex_t lock;
-} decode_batch;
-
-static void *decode_worker(void *arg)
+static void run_decode_job(el_task *task)
 {
-    decode_batch *b = arg;
-    for (;;) {
-        pthread_mutex_lock(&b->lock);
-        size_t i = b->next++;
-        pthread_mutex_unlock(&b->lock);
-        if (i >= b->n)
-            return NULL;
-
-        decode_job *job = &b->jobs[i];
-        const uint8_t *base = b->base;
-        job->rc = decode_chunk(b->c, b->info, job->chunk, job->first, job->count, job->buf,
-                               &base, &job->err);
-    }
-}
-
-/* Decodes a batch of chunks, the calling thread joining the workers. */
-static void run_decode_batch(decode_batch *b)
-{
-    pthread_t ids[64];
-    size_t started = 0;
-    for (size_t i = 1; i < b->n && i < 64; i++)
-        if (pthread_create(&ids[started], NULL, decode_worker, b) == 0)
-            started++;
-    decode_worker(b);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(ids[i], NULL);
+    decode_job *job = (decode_job *)task;
+    const uint8_t *base = job->base;
+    job->rc = decode_chunk(job->c, job->info, job->chunk, job->first, job->count, job->buf,
+                           &base, &job->err);
 }
 
 int el_container_decode_stream(const el_container *c, size_t index, el_chunk_sink sink,
@@ -442,63 +424,69 @@ int el_container_decode_stream(const el_container *c, size_t index, el_chunk_sin
     if (stored_info.base_tensor != NULL && base_bytes(c, &stored_info, &base, err) != 0)
         return el_fail_context(err, "tensor \"%s\"", info.name);
 
+    /* Chunks decode on the pool, up to one more than threads ahead, and
+     * reach the checksum and the sink in order. */
+    size_t window = c->threads > 1 ? (size_t)c->threads + 1 : 1;
     XXH3_state_t *hash = XXH3_createState();
-    size_t batch = c->threads > 1 ? (size_t)c->threads : 1;
-    decode_job *jobs = calloc(batch, sizeof *jobs);
-    if (hash == NULL || jobs == NULL) {
+    decode_job *jobs = calloc(window, sizeof *jobs);
+    el_pool *pool = el_pool_start(c->threads);
+    if (hash == NULL || jobs == NULL || pool == NULL) {
         XXH3_freeState(hash);
         free(jobs);
+        el_pool_stop(pool);
         return el_fail(err, "out of memory");
     }
     XXH3_128bits_reset(hash);
 
-    /* Chunks decode a batch at a time on threads, then reach the sink and
-     * the checksum in order. */
-    decode_batch db = { c, &stored_info, base, jobs, 0, 0, PTHREAD_MUTEX_INITIALIZER };
     uint64_t first = 0;
+    size_t submitted = 0, consumed = 0;
     int rc = 0;
     const cJSON *chunk = chunks->child;
-    while (rc == 0 && chunk != NULL) {
-        db.n = 0;
-        db.next = 0;
-        for (; chunk != NULL && db.n < batch && rc == 0; chunk = chunk->next) {
-            decode_job *job = &jobs[db.n];
+    while (consumed < submitted || (rc == 0 && chunk != NULL)) {
+        /* Fill the window, then take the oldest job. After a failure only
+         * the jobs already submitted are waited for. */
+        for (; rc == 0 && chunk != NULL && submitted - consumed < window; chunk = chunk->next) {
+            decode_job *job = &jobs[submitted % window];
             uint64_t count;
             rc = el_json_u64(chunk, "count", &count, err);
             if (rc == 0 && (count == 0 || count > info.count - first))
                 rc = el_fail(err, "chunk of %llu elements at element %llu overruns the %llu "
                              "elements; the container is damaged", (unsigned long long)count,
                              (unsigned long long)first, (unsigned long long)info.count);
-            if (rc == 0 && (job->buf = malloc((size_t)(count * size))) == NULL)
+            uint8_t *buf = NULL;
+            if (rc == 0 && (buf = malloc((size_t)(count * size))) == NULL)
                 rc = el_fail(err, "out of memory for a %llu-byte chunk",
                              (unsigned long long)(count * size));
             if (rc != 0)
                 break;
-            job->chunk = chunk;
-            job->first = first;
-            job->count = count;
-            first += count;
-            db.n++;
-        }
 
-        if (rc == 0)
-            run_decode_batch(&db);
-        for (size_t k = 0; k < db.n; k++) {
-            decode_job *job = &jobs[k];
-            if (rc == 0 && job->rc != 0) {
-                if (err != NULL)
-                    *err = job->err;
-                rc = -1;
-            }
-            if (rc == 0) {
-                XXH3_128bits_update(hash, job->buf, job->count * size);
-                rc = sink != NULL ? sink(ctx, job->buf, job->count * size, job->first * size, err)
-                                  : 0;
-            }
-            free(job->buf);
-            job->buf = NULL;
+            *job = (decode_job){ .task.run = run_decode_job, .c = c, .info = &stored_info,
+                                 .base = base, .chunk = chunk, .first = first, .count = count,
+                                 .buf = buf };
+            el_pool_submit(pool, &job->task);
+            first += count;
+            submitted++;
         }
+        if (consumed == submitted)
+            break;
+
+        decode_job *job = &jobs[consumed % window];
+        el_pool_wait(pool, &job->task);
+        consumed++;
+        if (rc == 0 && job->rc != 0) {
+            if (err != NULL)
+                *err = job->err;
+            rc = -1;
+        }
+        if (rc == 0) {
+            XXH3_128bits_update(hash, job->buf, job->count * size);
+            rc = sink != NULL ? sink(ctx, job->buf, job->count * size, job->first * size, err)
+                              : 0;
+        }
+        free(job->buf);
+        job->buf = NULL;
     }
+    el_pool_stop(pool);
     free(jobs);
     if (rc == 0 && first != info.count)
         rc = el_fail(err, "chunks hold %llu of %llu elements; the container is damaged",

@@ -23,6 +23,12 @@ typedef struct el_container {
     int threads;              /* chunks decoded at a time; every core by default */
 } el_container;
 
+/* Sets how many chunks containers opened afterwards decode at a time (1 to
+ * 64; 0: every online core, the default). The restore and verify entry
+ * points open their containers themselves, so the command line sets their
+ * thread count here, once, before any of them runs. */
+void el_container_set_threads(int threads);
+
 /* Maps the file, checks the magic, trailer and manifest checksum, and
  * parses the manifest. */
 int el_container_open(const char *path, el_container *c, el_error *err);

@@ -41,6 +41,8 @@ typedef struct writer {
     long **slots;          /* [model][tensor]: index in "tensors", or -1 */
     int uses_base;         /* some tensor of the current model is a delta */
     size_t threads;        /* chunks encoded at a time, within the memory budget */
+    size_t window;         /* chunks submitted ahead of the one being written */
+    el_pool *pool;
     size_t chunk_bytes;    /* source bytes per chunk */
     size_t n_entries;      /* entries in "tensors" so far */
     size_t report_base;    /* report->layers index of the current model's tensor 0 */
@@ -195,9 +197,9 @@ static long shared_entry(const writer *w, const el_workspace *ws, size_t m, size
     return w->slots[layer->dup.of.model][layer->dup.of.tensor];
 }
 
-/* Writes the chunks of one tensor, up to ws->threads encoded at a time and
- * written in order, and records them with the tensor's error figures and
- * the checksum of its decoded bytes. */
+/* Writes the chunks of one tensor in order while the pool encodes up to
+ * w->window of them ahead, and records them with the tensor's error figures
+ * and the checksum of its decoded bytes. */
 static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
                         const char *out_path, cJSON *entry, el_export_layer *rep,
                         el_error *err)
@@ -206,10 +208,10 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
     const el_layer *layer = &ws->layers[m][t];
     size_t per_chunk = el_chunk_elements(tensor->dtype, w->chunk_bytes);
     size_t n_chunks = (tensor->count + per_chunk - 1) / per_chunk;
-    size_t batch = w->threads;
+    size_t window = w->window;
 
     cJSON *chunks = cJSON_AddArrayToObject(entry, "chunks");
-    el_chunk_job *jobs = calloc(batch, sizeof *jobs);
+    el_chunk_job *jobs = calloc(window, sizeof *jobs);
     XXH3_state_t *hash = XXH3_createState();
     if (chunks == NULL || jobs == NULL || hash == NULL) {
         free(jobs);
@@ -218,41 +220,52 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
     }
     XXH3_128bits_reset(hash);
 
+    size_t submitted = 0;
+    for (; submitted < n_chunks && submitted < window; submitted++) {
+        size_t first = submitted * per_chunk;
+        size_t count = tensor->count - first < per_chunk ? tensor->count - first : per_chunk;
+        el_chunk_job_submit(w->pool, ws, m, t, first, count, &jobs[submitted]);
+    }
+
+    /* After a failure the loop only waits for the jobs already submitted,
+     * which the pool may be running, before their slots are freed. */
     el_error_accum accum = { 0 };
     int exact = 1, any_delta = 0, rc = 0;
     const char *first_codec = NULL;
-    for (size_t start = 0; rc == 0 && start < n_chunks; start += batch) {
-        size_t n = n_chunks - start < batch ? n_chunks - start : batch;
-        for (size_t k = 0; k < n; k++) {
-            jobs[k].first = (start + k) * per_chunk;
-            jobs[k].count = tensor->count - jobs[k].first < per_chunk
-                                ? tensor->count - jobs[k].first : per_chunk;
+    for (size_t i = 0; i < submitted; i++) {
+        el_chunk_job *job = &jobs[i % window];
+        el_pool_wait(w->pool, &job->task);
+        if (rc == 0 && job->rc != 0) {
+            *err = job->err;
+            rc = -1;
         }
-        rc = el_encode_chunks(ws, m, t, jobs, n, (int)w->threads, err);
 
-        for (size_t k = 0; rc == 0 && k < n; k++) {
-            size_t blob;
-            rc = write_blob(w, &jobs[k].payload, out_path, &blob, err);
-            cJSON *chunk = cJSON_CreateObject();
-            if (rc == 0 && (chunk == NULL || !cJSON_AddItemToArray(chunks, chunk)))
-                rc = el_fail(err, "out of memory building the manifest");
-            if (rc == 0 && (add_number(chunk, "blob", (double)blob, err) != 0
-                            || add_number(chunk, "count", (double)jobs[k].count, err) != 0
-                            || add_string(chunk, "codec", jobs[k].codec, err) != 0))
-                rc = -1;
-            if (rc != 0)
-                break;
-
-            XXH3_128bits_update(hash, jobs[k].decoded,
-                                jobs[k].count * el_dtype_size(tensor->dtype));
-            el_error_accum_merge(&accum, &jobs[k].accum);
-            exact &= jobs[k].exact;
-            any_delta |= jobs[k].is_delta;
-            rep->stored += jobs[k].payload.len;
-            first_codec = first_codec ? first_codec : jobs[k].codec;
+        size_t blob;
+        if (rc == 0)
+            rc = write_blob(w, &job->payload, out_path, &blob, err);
+        cJSON *chunk = rc == 0 ? cJSON_CreateObject() : NULL;
+        if (rc == 0 && (chunk == NULL || !cJSON_AddItemToArray(chunks, chunk)))
+            rc = el_fail(err, "out of memory building the manifest");
+        if (rc == 0 && (add_number(chunk, "blob", (double)blob, err) != 0
+                        || add_number(chunk, "count", (double)job->count, err) != 0
+                        || add_string(chunk, "codec", job->codec, err) != 0))
+            rc = -1;
+        if (rc == 0) {
+            XXH3_128bits_update(hash, job->decoded, job->count * el_dtype_size(tensor->dtype));
+            el_error_accum_merge(&accum, &job->accum);
+            exact &= job->exact;
+            any_delta |= job->is_delta;
+            rep->stored += job->payload.len;
+            first_codec = first_codec ? first_codec : job->codec;
         }
-        for (size_t k = 0; k < n; k++)
-            el_chunk_job_clear(&jobs[k]);
+        el_chunk_job_clear(job);
+
+        if (rc == 0 && submitted < n_chunks) {
+            size_t first = submitted * per_chunk;
+            size_t count = tensor->count - first < per_chunk ? tensor->count - first : per_chunk;
+            el_chunk_job_submit(w->pool, ws, m, t, first, count, &jobs[submitted % window]);
+            submitted++;
+        }
     }
     free(jobs);
     el_tensor_release(&ws->models[m], tensor);
@@ -616,9 +629,10 @@ static void fit_budget(const el_workspace *ws, size_t *threads, size_t *chunk_by
     size_t chunk = ws->chunk_bytes ? ws->chunk_bytes : EL_CHUNK_BYTES;
     size_t n = ws->threads > 1 ? (size_t)ws->threads : 1;
 
-    /* A thread keeps a chunk's source pages, its decoded copy and its
-     * payload in memory, about three chunks in all. */
-    while (n > 1 && n * (3 * chunk + THREAD_FIXED_BYTES) > budget)
+    /* A chunk in flight keeps its source pages, its decoded copy and its
+     * payload in memory, about three chunks in all, and with several
+     * threads one more chunk than threads is in flight. */
+    while (n > 1 && (n + 1) * 3 * chunk + n * THREAD_FIXED_BYTES > budget)
         n--;
     if (3 * chunk + THREAD_FIXED_BYTES > budget) {
         size_t room = budget > THREAD_FIXED_BYTES ? budget - THREAD_FIXED_BYTES : 0;
@@ -639,9 +653,12 @@ int el_export_models(const el_workspace *ws, const size_t *models, size_t n_mode
     report->layers = calloc(n_layers + 1, sizeof *report->layers);
     writer w = { .fd = -1, .progress = progress, .ctx = ctx };
     fit_budget(ws, &w.threads, &w.chunk_bytes);
+    w.window = w.threads > 1 ? w.threads + 1 : 1;
+    w.pool = el_pool_start((int)w.threads);
     w.slots = calloc(ws->n_models, sizeof *w.slots);
-    if (report->layers == NULL || w.slots == NULL) {
+    if (report->layers == NULL || w.slots == NULL || w.pool == NULL) {
         free(w.slots);
+        el_pool_stop(w.pool);
         return el_fail(err, "out of memory");
     }
 
@@ -695,6 +712,7 @@ out:
     for (size_t m = 0; m < ws->n_models; m++)
         free(w.slots[m]);
     free(w.slots);
+    el_pool_stop(w.pool);
     cJSON_Delete(root);
     return rc;
 }

@@ -1,6 +1,5 @@
 #include "tensor_encode.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,22 +83,14 @@ static int try_coder(const coder *c, const el_tensor *t, const el_layer *layer,
     return 0;
 }
 
-typedef struct batch {
-    const el_workspace *ws;
-    size_t m, t;
-    el_chunk_job *jobs;
-    size_t n_jobs;
-    size_t next;              /* next job to take, under lock */
-    pthread_mutex_t lock;
-} batch;
-
-static void run_job(const batch *b, el_chunk_job *job)
+static void run_job(el_task *task)
 {
-    const el_tensor *t = &b->ws->models[b->m].tensors[b->t];
-    const el_layer *layer = &b->ws->layers[b->m][b->t];
-    el_codec_params params = el_bound_params(layer->abs_bound, b->ws->zstd_level);
+    el_chunk_job *job = (el_chunk_job *)task;
+    const el_tensor *t = &job->ws->models[job->m].tensors[job->t];
+    const el_layer *layer = &job->ws->layers[job->m][job->t];
+    el_codec_params params = el_bound_params(layer->abs_bound, job->ws->zstd_level);
     coder coders[EL_MAX_CODECS + 1];
-    size_t n = list_coders(b->ws, layer, coders);
+    size_t n = list_coders(job->ws, layer, coders);
 
     job->decoded = malloc(job->count * el_dtype_size(t->dtype) + 1);
     if (job->decoded == NULL) {
@@ -117,44 +108,17 @@ static void run_job(const batch *b, el_chunk_job *job)
     }
 }
 
-static void *worker(void *arg)
+void el_chunk_job_submit(el_pool *pool, const el_workspace *ws, size_t m, size_t t,
+                         size_t first, size_t count, el_chunk_job *job)
 {
-    batch *b = arg;
-    for (;;) {
-        pthread_mutex_lock(&b->lock);
-        size_t i = b->next++;
-        pthread_mutex_unlock(&b->lock);
-        if (i >= b->n_jobs)
-            return NULL;
-        run_job(b, &b->jobs[i]);
-    }
-}
-
-int el_encode_chunks(const el_workspace *ws, size_t m, size_t t, el_chunk_job *jobs,
-                     size_t n_jobs, int threads, el_error *err)
-{
-    batch b = { ws, m, t, jobs, n_jobs, 0, PTHREAD_MUTEX_INITIALIZER };
-    size_t n_threads = threads > 1 ? (size_t)threads : 1;
-    n_threads = n_threads > n_jobs ? n_jobs : n_threads;
-
-    /* The calling thread works too; the others join it. */
-    pthread_t ids[64];
-    size_t started = 0;
-    for (size_t i = 1; i < n_threads && i < 64; i++)
-        if (pthread_create(&ids[started], NULL, worker, &b) == 0)
-            started++;
-    worker(&b);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(ids[i], NULL);
-
-    for (size_t i = 0; i < n_jobs; i++) {
-        if (jobs[i].rc != 0) {
-            if (err != NULL)
-                *err = jobs[i].err;
-            return -1;
-        }
-    }
-    return 0;
+    memset(job, 0, sizeof *job);
+    job->task.run = run_job;
+    job->ws = ws;
+    job->m = m;
+    job->t = t;
+    job->first = first;
+    job->count = count;
+    el_pool_submit(pool, &job->task);
 }
 
 void el_chunk_job_clear(el_chunk_job *job)

@@ -1,5 +1,5 @@
 /* Encoding a tensor as independently decodable chunks, several at a time on
- * worker threads. Each chunk takes the first of the layer's codecs that
+ * a worker pool. Each chunk takes the first of the layer's codecs that
  * meets its bound, so the output is the same for every thread count. */
 #ifndef ELVES_TENSOR_ENCODE_H
 #define ELVES_TENSOR_ENCODE_H
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../codecs/measure.h"
+#include "pool.h"
 #include "workspace.h"
 
 /* Source bytes per chunk: big enough that codec set-up costs nothing, small
@@ -16,6 +17,9 @@
 #define EL_CHUNK_BYTES (4u << 20)
 
 typedef struct el_chunk_job {
+    el_task task;              /* first, so that the pool's task is the job */
+    const el_workspace *ws;
+    size_t m, t;               /* model and tensor */
     size_t first, count;       /* elements of the tensor this chunk covers */
     el_buf payload;
     const char *codec;         /* name of the codec that met the bound */
@@ -31,11 +35,11 @@ typedef struct el_chunk_job {
  * default). */
 size_t el_chunk_elements(el_dtype dt, size_t chunk_bytes);
 
-/* Runs every job (first and count set by the caller) for tensor t of model
- * m on up to `threads` threads. Returns 0 when all succeeded, else -1 with
- * the first failure's message in err. */
-int el_encode_chunks(const el_workspace *ws, size_t m, size_t t, el_chunk_job *jobs,
-                     size_t n_jobs, int threads, el_error *err);
+/* Queues the job for chunk [first, first + count) of tensor t of model m
+ * on the pool. Wait for it with el_pool_wait(pool, &job->task); then rc is
+ * 0, or -1 with err set. */
+void el_chunk_job_submit(el_pool *pool, const el_workspace *ws, size_t m, size_t t,
+                         size_t first, size_t count, el_chunk_job *job);
 
 /* Frees a job's buffers and zeroes it. */
 void el_chunk_job_clear(el_chunk_job *job);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../core/container.h"
+#include "../core/container_read.h"
 #include "../core/zip.h"
 #include "../core/workspace.h"
 
@@ -374,8 +375,9 @@ static void container_delta_needs_its_base(void **state)
                                &err), 0);
 }
 
-/* Chunks are encoded several at a time; the container must not depend on
- * how many. Small chunks make every tensor of the sample span several. */
+/* Chunks are encoded and decoded several at a time; neither the container
+ * nor the restored model may depend on how many. Small chunks make every
+ * tensor of the sample span several, more than the threads in flight. */
 static void container_threads_byte_identical(void **state)
 {
     fixture *f = *state;
@@ -384,8 +386,8 @@ static void container_threads_byte_identical(void **state)
     set_all(&f->ws, bound);
     f->ws.chunk_bytes = 4096;
 
-    char paths[2][160];
-    for (int i = 0; i < 2; i++) {
+    char paths[3][160];
+    for (int i = 0; i < 3; i++) {
         f->ws.threads = i + 1;
         snprintf(paths[i], sizeof paths[i], "%s/t%d.elves", f->dir, i + 1);
         el_export_report report;
@@ -393,6 +395,16 @@ static void container_threads_byte_identical(void **state)
         el_export_report_free(&report);
     }
     assert_same_file(paths[0], paths[1]);
+    assert_same_file(paths[0], paths[2]);
+
+    char restored[2][160];
+    for (int i = 0; i < 2; i++) {
+        el_container_set_threads(2 * i + 1);
+        snprintf(restored[i], sizeof restored[i], "%s/r%d.safetensors", f->dir, 2 * i + 1);
+        assert_int_equal(el_restore(paths[0], restored[i], NULL, NULL, &err), 0);
+    }
+    el_container_set_threads(0);
+    assert_same_file(restored[0], restored[1]);
 
     el_verify_report verify;
     assert_int_equal(el_verify(paths[1], &f->ws.models[0], NULL, NULL, NULL, &verify, &err), 0);

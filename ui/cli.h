@@ -20,6 +20,10 @@ void el_cli_progress_done(void);
 /* Worker threads when -T is not given: every online core. */
 int el_cli_default_threads(void);
 
+/* Parses the argument of -T for the named command into *threads. Prints
+ * the error and returns -1 unless it is a whole number from 1 to 64. */
+int el_cli_parse_threads(const char *command, const char *text, int *threads);
+
 /* Formats a byte count as "1.5 MB" (powers of 1000) into buf. */
 const char *el_format_bytes(uint64_t bytes, char *buf, unsigned len);
 

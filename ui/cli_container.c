@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/container.h"
+#include "../core/container_read.h"
 #include "../core/plan.h"
 #include "../core/workspace.h"
 #include "cli.h"
@@ -182,12 +183,8 @@ int el_cli_compress(int argc, char **argv)
             plan_path = optarg;
             break;
         case 'T':
-            threads = atoi(optarg);
-            if (threads < 1 || threads > 64) {
-                fprintf(stderr, "elves compress: invalid -T \"%s\": use 1 to 64 threads\n",
-                        optarg);
+            if (el_cli_parse_threads("compress", optarg, &threads) != 0)
                 return 2;
-            }
             break;
         case 'M':
             memory_mib = atol(optarg);
@@ -299,7 +296,7 @@ int el_cli_compress(int argc, char **argv)
 static int restore_usage(FILE *out)
 {
     fputs("Usage: elves restore IN.elves -o OUT [--model NAME] [--base BASE]\n"
-          "                     [--to source|safetensors] [--tensor NAME]\n"
+          "                     [--to source|safetensors] [--tensor NAME] [-T N]\n"
           "\n"
           "Writes the model stored in IN.elves back in its source format. OUT is the\n"
           "file to write for a single-file model, or a folder for a sharded one.\n"
@@ -316,6 +313,8 @@ static int restore_usage(FILE *out)
           "                     file, decoding none of the others\n"
           "  --to FORMAT        source (default): the format the model came in;\n"
           "                     safetensors: one .safetensors file with every tensor\n"
+          "  -T, --threads N    decode N chunks at a time (default: every core); the\n"
+          "                     output is the same for any N\n"
           "  -h, --help         show this help\n", out);
     return 0;
 }
@@ -328,15 +327,19 @@ int el_cli_restore(int argc, char **argv)
         { "model", required_argument, NULL, 'm' },
         { "base", required_argument, NULL, 'B' },
         { "tensor", required_argument, NULL, 'n' },
+        { "threads", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *out_path = NULL, *model_name = NULL, *base_path = NULL, *tensor = NULL;
-    int to_safetensors = 0;
+    int to_safetensors = 0, threads = el_cli_default_threads();
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
-        if (c == 'o') {
+    while ((c = getopt_long(argc, argv, "ho:T:", options, NULL)) != -1) {
+        if (c == 'T') {
+            if (el_cli_parse_threads("restore", optarg, &threads) != 0)
+                return 2;
+        } else if (c == 'o') {
             out_path = optarg;
         } else if (c == 'm') {
             model_name = optarg;
@@ -363,6 +366,7 @@ int el_cli_restore(int argc, char **argv)
         fprintf(stderr, "Run `elves restore --help` for the options.\n");
         return 2;
     }
+    el_container_set_threads(threads);
 
     el_error err;
     el_model base;
@@ -393,7 +397,7 @@ int el_cli_restore(int argc, char **argv)
 
 static void verify_usage(FILE *out)
 {
-    fputs("Usage: elves verify IN.elves [MODEL] [--base BASE]\n"
+    fputs("Usage: elves verify IN.elves [MODEL] [--base BASE] [-T N]\n"
           "\n"
           "Decodes every tensor of IN.elves and checks every checksum and every\n"
           "recorded error against its bound. With MODEL, also compares each tensor\n"
@@ -401,23 +405,31 @@ static void verify_usage(FILE *out)
           "byte for byte, lossy ones within their bound. --base gives the base model\n"
           "of a container that holds deltas.\n"
           "\n"
-          "  -h, --help  show this help\n", out);
+          "  -T, --threads N  decode N chunks at a time (default: every core)\n"
+          "  -h, --help       show this help\n", out);
 }
 
 int el_cli_verify(int argc, char **argv)
 {
     static const struct option options[] = {
         { "base", required_argument, NULL, 'B' },
+        { "threads", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *base_path = NULL;
+    int threads = el_cli_default_threads();
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hT:", options, NULL)) != -1) {
         if (c == 'h') {
             verify_usage(stdout);
             return 0;
+        }
+        if (c == 'T') {
+            if (el_cli_parse_threads("verify", optarg, &threads) != 0)
+                return 2;
+            continue;
         }
         if (c == 'B') {
             base_path = optarg;
@@ -432,6 +444,7 @@ int el_cli_verify(int argc, char **argv)
         fprintf(stderr, "Run `elves verify --help` for the options.\n");
         return 2;
     }
+    el_container_set_threads(threads);
 
     el_error err;
     el_model model;

@@ -134,12 +134,8 @@ int el_cli_inspect(int argc, char **argv)
             base_path = optarg;
             break;
         case 'T':
-            threads = atoi(optarg);
-            if (threads < 1 || threads > 64) {
-                fprintf(stderr, "elves inspect: invalid -T \"%s\": use 1 to 64 threads\n",
-                        optarg);
+            if (el_cli_parse_threads("inspect", optarg, &threads) != 0)
                 return 2;
-            }
             break;
         case 'h':
             inspect_usage(stdout);

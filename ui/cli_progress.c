@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,4 +75,16 @@ int el_cli_default_threads(void)
     if (n > 64)
         return 64;
     return (int)n;
+}
+
+int el_cli_parse_threads(const char *command, const char *text, int *threads)
+{
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || n < 1 || n > 64) {
+        fprintf(stderr, "elves %s: invalid -T \"%s\": use 1 to 64 threads\n", command, text);
+        return -1;
+    }
+    *threads = (int)n;
+    return 0;
 }
