@@ -70,6 +70,18 @@ int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
                      size_t count, const el_codec_params *params,
                      size_t sample_bytes, el_prediction *out, el_error *err);
 
+/* Computes the exact prediction of codec on count elements at src: encodes
+ * them in chunks of chunk_count elements, as an export stores them, adds up
+ * the payloads and measures the error of every chunk when the codec's
+ * error depends on the data. After each chunk it calls done(ctx, first, n)
+ * with the chunk's element range, when done is not NULL; a non-zero return
+ * stops the work, and the function returns 1 without a result. Returns 0
+ * with *out filled, or -1 with err set. */
+int el_codec_predict_exact(const el_codec *codec, el_dtype dt, const void *src,
+                           size_t count, const el_codec_params *params, size_t chunk_count,
+                           int (*done)(void *ctx, size_t first, size_t n), void *ctx,
+                           el_prediction *out, el_error *err);
+
 /* Blocks a prediction samples: enough to see the start, middle and end of a
  * tensor, few enough that each block stays long for the codecs. */
 #define EL_PREDICT_BLOCKS 8

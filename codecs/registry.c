@@ -137,3 +137,44 @@ int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
     out->ratio = encoded ? (double)original / (double)encoded : 0.0;
     return 0;
 }
+
+int el_codec_predict_exact(const el_codec *codec, el_dtype dt, const void *src,
+                           size_t count, const el_codec_params *params, size_t chunk_count,
+                           int (*done)(void *ctx, size_t first, size_t n), void *ctx,
+                           el_prediction *out, el_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!codec->supports(dt))
+        return 0;
+    const double guaranteed = codec->max_error(dt, params);
+    if (guaranteed < 0)
+        return 0;
+
+    size_t size = el_dtype_size(dt);
+    if (count > SIZE_MAX / size)
+        return el_fail(err, "tensor of %zu %s elements is too large to address",
+                       count, el_dtype_name(dt));
+    if (chunk_count == 0)
+        chunk_count = count ? count : 1;
+
+    uint64_t encoded = 0;
+    double worst = isinf(guaranteed) ? 0.0 : guaranteed;
+    for (size_t first = 0; first < count; first += chunk_count) {
+        size_t n = count - first < chunk_count ? count - first : chunk_count;
+        size_t bytes;
+        double error = guaranteed;
+        if (encoded_size(codec, dt, (const uint8_t *)src + first * size, n, params, &bytes,
+                         &error, err) != 0)
+            return -1;
+        encoded += bytes;
+        if (isinf(guaranteed) && error > worst)
+            worst = error;
+        if (done != NULL && done(ctx, first, n))
+            return 1;
+    }
+
+    out->applicable = 1;
+    out->max_error = worst;
+    out->ratio = encoded ? (double)(count * size) / (double)encoded : 0.0;
+    return 0;
+}

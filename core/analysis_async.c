@@ -1,12 +1,18 @@
 /* The analysis on background threads: workers take layers one at a time
  * (requested layers first, then table order), mark each ready when done,
  * and a coordinating thread finds the duplicates once every layer is done.
+ * With ws->refine set, the workers then encode every layer larger than a
+ * prediction sample in full, and the owner of the workspace swaps these
+ * exact figures in for the estimates (el_workspace_apply_exact).
  *
  * Each layer is written by exactly one worker, which publishes it with a
  * release store of its state. Readers load the state with acquire before
  * they read the layer. The dup fields are published the same way by
  * duplicates_ready. */
 #include "workspace.h"
+
+#include "tensor_encode.h"
+#include "workspace_internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +27,10 @@
 #define MAX_REQUESTS 128
 
 enum layer_state { LAYER_PENDING, LAYER_TAKEN, LAYER_READY };
+
+/* States of a layer's exact predictions. Only layers larger than a sample
+ * have estimates to replace; the others start at EXACT_DONE. */
+enum exact_state { EXACT_PENDING, EXACT_TAKEN, EXACT_STORED, EXACT_DONE };
 
 struct el_analysis {
     el_workspace *ws;
@@ -43,6 +53,21 @@ struct el_analysis {
 
     pthread_t coordinator;
     int joined;               /* the coordinator was joined (caller only) */
+
+    /* Exact predictions. A layer's worker writes exact_bound before it
+     * publishes the layer as ready, and a refining worker writes exact[]
+     * before it publishes EXACT_STORED; the owner reads both after an
+     * acquire load of exact_state. */
+    int refine;               /* ws->refine when the analysis started */
+    int zstd_level;           /* ws->zstd_level when the analysis started */
+    double *exact_bound;      /* the abs bound each layer was predicted at */
+    el_prediction (*exact)[EL_MAX_CODECS];
+    atomic_uchar *exact_state; /* enum exact_state per layer */
+    size_t exact_next;        /* next layer in table order, under lock */
+    uint64_t exact_total;     /* bytes of the layers with estimates */
+    atomic_uint_fast64_t exact_done;
+    atomic_int exact_finished;
+    atomic_int paused;
 };
 
 static size_t layer_index(const struct el_analysis *a, size_t model, size_t tensor)
@@ -116,6 +141,7 @@ static void *analysis_worker(void *arg)
             pthread_mutex_unlock(&a->lock);
             return NULL;
         }
+        a->exact_bound[index] = a->ws->layers[m][t].abs_bound;
         atomic_store_explicit(&a->state[index], LAYER_READY, memory_order_release);
         atomic_fetch_add(&a->done_bytes, a->ws->models[m].tensors[t].nbytes);
     }
@@ -166,21 +192,118 @@ static void record_failure(struct el_analysis *a, const el_error *err)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* Runs the workers to the end, then the duplicate search. */
+/* ---- exact predictions ---- */
+
+static int exact_pending(const struct el_analysis *a, size_t index)
+{
+    return atomic_load_explicit(&a->exact_state[index], memory_order_relaxed) == EXACT_PENDING;
+}
+
+/* Claims the next layer to encode in full, requested layers first. */
+static int take_exact(struct el_analysis *a, size_t *index)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&a->lock);
+    if (atomic_load(&a->cancelled)) {
+        pthread_mutex_unlock(&a->lock);
+        return 0;
+    }
+    while (!found && a->n_requests > 0) {
+        size_t i = a->requests[--a->n_requests];
+        if (exact_pending(a, i)) {
+            *index = i;
+            found = 1;
+        }
+    }
+    while (!found && a->exact_next < a->n_layers) {
+        size_t i = a->exact_next++;
+        if (exact_pending(a, i)) {
+            *index = i;
+            found = 1;
+        }
+    }
+    if (found)
+        atomic_store_explicit(&a->exact_state[*index], EXACT_TAKEN, memory_order_relaxed);
+    pthread_mutex_unlock(&a->lock);
+    return found;
+}
+
+typedef struct exact_pass {
+    struct el_analysis *a;
+    const el_tensor *tensor;
+} exact_pass;
+
+/* Called after each chunk: drops the chunk's pages, waits while an export
+ * has the pass paused, and stops it when the analysis is cancelled. */
+static int exact_chunk_done(void *ctx, size_t first, size_t n)
+{
+    exact_pass *pass = ctx;
+    const el_tensor *t = pass->tensor;
+    size_t size = el_dtype_size(t->dtype);
+    if (!t->derived)
+        el_release_range(t->data + first * size, n * size);
+
+    while (atomic_load(&pass->a->paused) && !atomic_load(&pass->a->cancelled)) {
+        struct timespec pause = { 0, 20 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+    return atomic_load(&pass->a->cancelled);
+}
+
+/* Encodes one layer in full with every codec at the bound it was predicted
+ * at. A failure leaves the layer with its estimates. */
+static void exact_layer(struct el_analysis *a, size_t index)
+{
+    size_t m, t;
+    layer_position(a, index, &m, &t);
+    const el_tensor *tensor = &a->ws->models[m].tensors[t];
+    el_codec_params params = el_bound_params(a->exact_bound[index], a->zstd_level);
+    size_t chunk = el_chunk_elements(tensor->dtype, a->ws->chunk_bytes);
+    exact_pass pass = { a, tensor };
+
+    int rc = 0;
+    for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS && rc == 0; i++) {
+        el_error err;
+        rc = el_codec_predict_exact(el_codecs[i], tensor->dtype, tensor->data, tensor->count,
+                                    &params, chunk, exact_chunk_done, &pass, &a->exact[index][i],
+                                    &err);
+    }
+    atomic_fetch_add(&a->exact_done, tensor->nbytes);
+    atomic_store_explicit(&a->exact_state[index], rc == 0 ? EXACT_STORED : EXACT_DONE,
+                          memory_order_release);
+}
+
+static void *exact_worker(void *arg)
+{
+    struct el_analysis *a = arg;
+    size_t index;
+    while (take_exact(a, &index))
+        exact_layer(a, index);
+    return NULL;
+}
+
+static void run_workers(struct el_analysis *a, void *(*fn)(void *))
+{
+    pthread_t ids[MAX_WORKERS];
+    size_t started = 0;
+
+    for (int i = 0; i < a->ws->threads && i < MAX_WORKERS; i++)
+        if (pthread_create(&ids[started], NULL, fn, a) == 0)
+            started++;
+    if (started == 0)
+        fn(a);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(ids[i], NULL);
+}
+
+/* Runs the workers to the end, then the duplicate search, then, with
+ * refine set, the exact pass. */
 static void *analysis_coordinator(void *arg)
 {
     struct el_analysis *a = arg;
     el_workspace *ws = a->ws;
-    pthread_t ids[MAX_WORKERS];
-    size_t started = 0;
-
-    for (int i = 0; i < ws->threads && i < MAX_WORKERS; i++)
-        if (pthread_create(&ids[started], NULL, analysis_worker, a) == 0)
-            started++;
-    if (started == 0)
-        analysis_worker(a);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(ids[i], NULL);
+    run_workers(a, analysis_worker);
 
     pthread_mutex_lock(&a->lock);
     int stop = a->failed || atomic_load(&a->cancelled);
@@ -195,6 +318,10 @@ static void *analysis_coordinator(void *arg)
         atomic_store_explicit(&a->duplicates_ready, 1, memory_order_release);
 
     atomic_store_explicit(&a->finished, 1, memory_order_release);
+
+    if (!stop && a->refine)
+        run_workers(a, exact_worker);
+    atomic_store_explicit(&a->exact_finished, 1, memory_order_release);
     return NULL;
 }
 
@@ -205,6 +332,9 @@ static void analysis_destroy(struct el_analysis *a)
     pthread_mutex_destroy(&a->lock);
     free(a->state);
     free(a->first);
+    free(a->exact_bound);
+    free(a->exact);
+    free(a->exact_state);
     free(a);
 }
 
@@ -222,15 +352,35 @@ int el_workspace_analyse_start(el_workspace *ws, el_error *err)
         a->total_bytes += el_model_tensor_bytes(&ws->models[m]);
     }
     a->n_layers = a->first != NULL ? a->first[ws->n_models] : 0;
-    a->state = calloc(a->n_layers ? a->n_layers : 1, sizeof *a->state);
-    if (a->first == NULL || a->state == NULL || pthread_mutex_init(&a->lock, NULL) != 0) {
+    size_t slots = a->n_layers ? a->n_layers : 1;
+    a->state = calloc(slots, sizeof *a->state);
+    a->exact_bound = calloc(slots, sizeof *a->exact_bound);
+    a->exact = calloc(slots, sizeof *a->exact);
+    a->exact_state = calloc(slots, sizeof *a->exact_state);
+    if (a->first == NULL || a->state == NULL || a->exact_bound == NULL || a->exact == NULL
+        || a->exact_state == NULL || pthread_mutex_init(&a->lock, NULL) != 0) {
         free(a->state);
         free(a->first);
+        free(a->exact_bound);
+        free(a->exact);
+        free(a->exact_state);
         free(a);
         return el_fail(err, "out of memory starting the analysis");
     }
-    for (size_t i = 0; i < a->n_layers; i++)
+    a->refine = ws->refine;
+    a->zstd_level = ws->zstd_level;
+    for (size_t i = 0; i < a->n_layers; i++) {
+        size_t m, t;
+        layer_position(a, i, &m, &t);
+        const el_tensor *tensor = &ws->models[m].tensors[t];
+        int estimated = a->refine && tensor->nbytes > ws->sample_bytes;
         atomic_init(&a->state[i], LAYER_PENDING);
+        atomic_init(&a->exact_state[i], estimated ? EXACT_PENDING : EXACT_DONE);
+        a->exact_total += estimated ? tensor->nbytes : 0;
+    }
+    atomic_init(&a->exact_done, 0);
+    atomic_init(&a->exact_finished, 0);
+    atomic_init(&a->paused, 0);
     atomic_init(&a->done_bytes, 0);
     atomic_init(&a->duplicates_ready, 0);
     atomic_init(&a->finished, 0);
@@ -310,7 +460,7 @@ void el_workspace_prioritise(el_workspace *ws, size_t model, size_t tensor)
 
     size_t index = layer_index(a, model, tensor);
     pthread_mutex_lock(&a->lock);
-    if (is_pending(a, index)) {
+    if (is_pending(a, index) || exact_pending(a, index)) {
         size_t n = a->n_requests;
         for (size_t i = 0; i < n; i++) {
             if (a->requests[i] == index) {
@@ -364,4 +514,49 @@ int el_workspace_analyse(el_workspace *ws, el_progress_fn progress, void *ctx,
         nanosleep(&pause, NULL);
     }
     return el_workspace_analyse_wait(ws, err);
+}
+
+void el_workspace_exact_progress(const el_workspace *ws, uint64_t *done, uint64_t *total,
+                                 int *finished)
+{
+    const struct el_analysis *a = ws->analysis;
+
+    *done = a != NULL ? atomic_load(&a->exact_done) : 0;
+    *total = a != NULL ? a->exact_total : 0;
+    *finished = a != NULL ? atomic_load_explicit(&a->exact_finished, memory_order_acquire) : 0;
+}
+
+void el_workspace_pause_exact(el_workspace *ws, int paused)
+{
+    if (ws->analysis != NULL)
+        atomic_store(&ws->analysis->paused, paused);
+}
+
+size_t el_workspace_apply_exact(el_workspace *ws)
+{
+    struct el_analysis *a = ws->analysis;
+    if (a == NULL)
+        return 0;
+
+    size_t applied = 0;
+    for (size_t index = 0; index < a->n_layers; index++) {
+        if (atomic_load_explicit(&a->exact_state[index], memory_order_acquire) != EXACT_STORED)
+            continue;
+        atomic_store_explicit(&a->exact_state[index], EXACT_DONE, memory_order_relaxed);
+
+        /* Figures for a bound the user has changed since are stale. */
+        size_t m, t;
+        layer_position(a, index, &m, &t);
+        el_layer *layer = &ws->layers[m][t];
+        if (layer->abs_bound != a->exact_bound[index] || ws->zstd_level != a->zstd_level)
+            continue;
+
+        for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS; i++)
+            if (layer->pred[i].estimated)
+                layer->pred[i] = a->exact[index][i];
+        el_layer_choose(ws, layer);
+        el_choose_delta(ws, layer);
+        applied++;
+    }
+    return applied;
 }

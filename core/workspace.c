@@ -55,9 +55,7 @@ int el_workspace_open(el_workspace *ws, const char *const *paths, size_t n,
     return 0;
 }
 
-/* Sets what each policy would pick, and the layer's choice under the
- * workspace's policy (or its fixed codec). */
-static void choose_codecs(const el_workspace *ws, el_layer *layer)
+void el_layer_choose(const el_workspace *ws, el_layer *layer)
 {
     int order[EL_MAX_CODECS];
     for (int p = 0; p < EL_POLICY_COUNT; p++) {
@@ -85,7 +83,7 @@ static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
                                    el_codecs[i]->name);
     }
 
-    choose_codecs(ws, layer);
+    el_layer_choose(ws, layer);
     return el_predict_deltas(ws, m, t, err);
 }
 
@@ -346,7 +344,7 @@ void el_workspace_set_policy(el_workspace *ws, el_policy policy)
     ws->policy = policy;
     for (size_t m = 0; m < ws->n_models; m++)
         for (size_t t = 0; t < ws->models[m].n_tensors; t++) {
-            choose_codecs(ws, &ws->layers[m][t]);
+            el_layer_choose(ws, &ws->layers[m][t]);
             el_choose_delta(ws, &ws->layers[m][t]);
         }
 }

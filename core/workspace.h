@@ -114,6 +114,8 @@ typedef struct el_workspace {
     size_t n_rules;
     long base;                /* model the others are encoded against, or -1 */
     size_t sample_bytes;      /* per-tensor sample for predictions */
+    int refine;               /* after the analysis, encode each layer larger
+                                 than a sample in full for exact predictions */
     struct el_analysis *analysis; /* the running or latest analysis, or NULL */
 } el_workspace;
 
@@ -176,8 +178,25 @@ int el_workspace_analyse_wait(el_workspace *ws, el_error *err);
  * without an analysis. el_workspace_close calls it. */
 void el_workspace_analysis_free(el_workspace *ws);
 
+/* Bytes of the layers that el_workspace_analyse_start, with ws->refine
+ * set, encodes in full after the analysis, done and in all, and whether
+ * that pass has ended. The pass runs on the analysis threads. */
+void el_workspace_exact_progress(const el_workspace *ws, uint64_t *done, uint64_t *total,
+                                 int *finished);
+
+/* Pauses (1) or resumes (0) the exact pass between chunks, so that an
+ * export has the cores to itself. */
+void el_workspace_pause_exact(el_workspace *ws, int paused);
+
+/* Replaces the estimates of every layer whose exact figures are done with
+ * them, and chooses its codec again. Figures computed at a bound the layer
+ * no longer has are dropped. Call it from the thread that owns the
+ * workspace, like el_layer_set_plan; returns how many layers changed. */
+size_t el_workspace_apply_exact(el_workspace *ws);
+
 /* Asks the workers to take this layer next, before the layers in table
- * order. The latest request goes first; a ready layer is ignored. */
+ * order, for its analysis or its exact predictions. The latest request goes
+ * first; a layer with nothing left to compute is ignored. */
 void el_workspace_prioritise(el_workspace *ws, size_t model, size_t tensor);
 
 /* Whether the layer's statistics, choice and predictions are complete. */

@@ -13,4 +13,8 @@ int el_predict_deltas(el_workspace *ws, size_t m, size_t t, el_error *err);
  * under the auto policy. */
 void el_choose_delta(const el_workspace *ws, el_layer *layer);
 
+/* Sets what each policy would pick from the layer's predictions, and the
+ * layer's choice under the workspace's policy (or its fixed codec). */
+void el_layer_choose(const el_workspace *ws, el_layer *layer);
+
 #endif

@@ -283,6 +283,67 @@ static void async_close_while_running(void **state)
     close_unanalysed(ws);
 }
 
+/* With refine set, every layer larger than the sample gets exact figures
+ * once the owner applies them: each equals encoding the whole tensor, as
+ * no tensor of the sample is larger than one chunk. A layer whose bound
+ * changed after its analysis keeps its new estimates. */
+static void async_exact_replaces_estimates(void **state)
+{
+    el_workspace *ws = open_unanalysed();
+    el_error err;
+    ws->sample_bytes = 4096;
+    ws->refine = 1;
+    const el_bound bound = { EL_BOUND_ABS, 1e-4 };
+    for (size_t t = 0; t < ws->models[0].n_tensors; t++)
+        ws->layers[0][t].bound = bound;
+
+    assert_int_equal(el_workspace_analyse_start(ws, &err), 0);
+    assert_int_equal(el_workspace_analyse_wait(ws, &err), 0);
+    uint64_t done, total;
+    int finished;
+    el_workspace_exact_progress(ws, &done, &total, &finished);
+    assert_true(finished);
+    assert_true(total > 0);
+    assert_true(done == total);
+
+    /* The largest layer changes its bound before the figures are applied. */
+    size_t largest = 0;
+    for (size_t t = 1; t < ws->models[0].n_tensors; t++)
+        if (ws->models[0].tensors[t].nbytes > ws->models[0].tensors[largest].nbytes)
+            largest = t;
+    const el_bound looser = { EL_BOUND_ABS, 1e-3 };
+    assert_int_equal(el_layer_set_plan(ws, 0, largest, looser, NULL, &err), 0);
+
+    size_t estimated_layers = 0;
+    for (size_t t = 0; t < ws->models[0].n_tensors; t++)
+        estimated_layers += ws->models[0].tensors[t].nbytes > ws->sample_bytes;
+    assert_int_equal(el_workspace_apply_exact(ws), estimated_layers - 1);
+    assert_int_equal(el_workspace_apply_exact(ws), 0);
+
+    for (size_t t = 0; t < ws->models[0].n_tensors; t++) {
+        const el_tensor *tensor = &ws->models[0].tensors[t];
+        const el_layer *layer = &ws->layers[0][t];
+        el_codec_params params = el_bound_params(layer->abs_bound, ws->zstd_level);
+        for (size_t i = 0; el_codecs[i] != NULL; i++) {
+            const el_prediction *p = &layer->pred[i];
+            if (!p->applicable)
+                continue;
+            if (t == largest && tensor->nbytes > ws->sample_bytes) {
+                assert_true(p->estimated);
+                continue;
+            }
+            assert_false(p->estimated);
+            el_prediction whole;
+            assert_int_equal(el_codec_predict(el_codecs[i], tensor->dtype, tensor->data,
+                                              tensor->count, &params, SIZE_MAX, &whole, &err), 0);
+            if (p->ratio != whole.ratio)
+                fail_msg("tensor %s, codec %s: exact ratio %.9g, whole-tensor ratio %.9g",
+                         tensor->name, el_codecs[i]->name, p->ratio, whole.ratio);
+        }
+    }
+    close_unanalysed(ws);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(async_matches_sync, open_sample, close_sample),
         cmocka_unit_test(async_readers_skip_unready),
         cmocka_unit_test(async_close_while_running),
+        cmocka_unit_test(async_exact_replaces_estimates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

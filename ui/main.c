@@ -52,7 +52,9 @@ static int open_tui(int argc, char **argv)
         return 1;
     }
 
-    /* The application starts at once and fills in as layers are analysed. */
+    /* The application starts at once and fills in as layers are analysed;
+     * exact predictions then replace the estimates of large layers. */
+    ws.refine = 1;
     int rc = el_workspace_analyse_start(&ws, &err);
     if (rc == 0)
         rc = el_tui_run(&ws, &err);

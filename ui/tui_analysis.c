@@ -13,6 +13,24 @@ static int tui_percent(const tui_app *app)
     return (int)(100.0 * (double)app->analysis_done / (double)app->analysis_total);
 }
 
+/* Swaps in the exact predictions that are done and follows the pass's
+ * progress for the title bar. */
+static void tui_exact_poll(tui_app *app)
+{
+    uint64_t done, total;
+    int finished;
+    el_workspace_exact_progress(app->ws, &done, &total, &finished);
+    app->exact_done = done;
+    app->exact_total = total;
+    app->exact_finished = finished;
+
+    if (el_workspace_apply_exact(app->ws) == 0)
+        return;
+    app->summaries_stale = 1;
+    if (app->sort != TUI_SORT_NAME && app->sort != TUI_SORT_SIZE)
+        tui_rows_rebuild(app);
+}
+
 void tui_analysis_poll(tui_app *app)
 {
     uint64_t done, total;
@@ -23,7 +41,11 @@ void tui_analysis_poll(tui_app *app)
         app->summaries_stale = 1;
     app->analysis_done = done;
     app->analysis_total = total;
-    if (!finished || app->analysis_finished)
+    if (app->analysis_finished) {
+        tui_exact_poll(app);
+        return;
+    }
+    if (!finished)
         return;
 
     el_error err;
@@ -42,6 +64,9 @@ void tui_analysis_label(const tui_app *app, char *buf, size_t len)
 {
     if (app->analysis_failed)
         snprintf(buf, len, "analysis failed");
+    else if (app->analysis_finished && !app->exact_finished && app->exact_total > 0)
+        snprintf(buf, len, "exact figures %d%%",
+                 (int)(100.0 * (double)app->exact_done / (double)app->exact_total));
     else if (app->analysis_finished)
         snprintf(buf, len, "%s", "");
     else if (app->analysis_done < app->analysis_total)

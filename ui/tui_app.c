@@ -231,7 +231,7 @@ void tui_draw(tui_app *app)
 
 int tui_read_key(const tui_app *app)
 {
-    if (app->analysis_finished) {
+    if (app->analysis_finished && (app->exact_finished || app->analysis_failed)) {
         timeout(-1);
         return getch();
     }

@@ -174,6 +174,11 @@ typedef struct tui_app {
     int analysis_failed;
     int analysis_error_shown;   /* the failure's message box was drawn */
     char analysis_error[TUI_STATUS_MAX];
+
+    /* The pass that replaces estimated predictions with exact ones. */
+    uint64_t exact_done;        /* bytes */
+    uint64_t exact_total;
+    int exact_finished;
 } tui_app;
 
 /* tui_app.c */

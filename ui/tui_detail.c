@@ -363,6 +363,7 @@ void tui_detail_draw(tui_app *app, int top, int height)
     tui_page page = tui_page_begin(&app->detail_scroll, top, height);
 
     tui_detail_header(app, &page, row);
+    el_workspace_prioritise(app->ws, row->model, row->tensor);
     if (!el_layer_ready(app->ws, row->model, row->tensor)) {
         tui_page_next(&page);
         int y = tui_page_next(&page);
@@ -370,7 +371,6 @@ void tui_detail_draw(tui_app *app, int top, int height)
             tui_putf(y, 2, COLS - 3, TUI_ERROR,
                      "not analysed: the analysis failed (%s)", app->analysis_error);
         } else {
-            el_workspace_prioritise(app->ws, row->model, row->tensor);
             tui_put(y, 2, COLS - 3, TUI_DIM,
                     "analysing this layer: statistics, histogram and codecs "
                     "appear when it is done");

@@ -261,11 +261,15 @@ static int tui_export_write(tui_app *app, const tui_export_job *job,
                             const char *path, tui_export_run *run,
                             el_export_report *report, el_error *err)
 {
-    if (job->family)
-        return el_export_models(app->ws, job->models, job->n_models, path,
-                                tui_export_progress, run, report, err);
-    return el_export(app->ws, job->models[0], path, tui_export_progress, run,
-                     report, err);
+    /* The pass computing exact predictions waits, so the export has every
+     * core. */
+    el_workspace_pause_exact(app->ws, 1);
+    int rc = job->family
+        ? el_export_models(app->ws, job->models, job->n_models, path, tui_export_progress, run,
+                           report, err)
+        : el_export(app->ws, job->models[0], path, tui_export_progress, run, report, err);
+    el_workspace_pause_exact(app->ws, 0);
+    return rc;
 }
 
 /* Asks for the output path, starting from default_path, and exports. */

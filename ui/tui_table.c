@@ -513,14 +513,14 @@ void tui_table_draw(tui_app *app, int top, int height)
     if (app->table_top + page > app->n_rows)
         app->table_top = app->n_rows > page ? app->n_rows - page : 0;
 
-    /* Ask for the visible rows first, the top one last so it goes first. */
+    /* Ask for the visible rows first, the top one last so it goes first:
+     * their analysis, then their exact predictions. */
     size_t visible_rows = app->n_rows - app->table_top;
     if (visible_rows > page)
         visible_rows = page;
     for (size_t i = visible_rows; i-- > 0;) {
         const tui_row *row = &app->rows[app->table_top + i];
-        if (!el_layer_ready(app->ws, row->model, row->tensor))
-            el_workspace_prioritise(app->ws, row->model, row->tensor);
+        el_workspace_prioritise(app->ws, row->model, row->tensor);
     }
 
     for (size_t i = 0; i < page && app->table_top + i < app->n_rows; i++) {
