@@ -17,9 +17,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include "../codecs/measure.h"
+#include "../core/stats.h"
 #include "../core/workspace.h"
 
 typedef struct config {
@@ -39,6 +41,7 @@ static const config configs[] = {
     { "auto lossless", NULL, EL_POLICY_AUTO, "lossless", 3 },
     { "elves-paper lossless", NULL, EL_POLICY_PAPER, "lossless", 3 },
     { "elf (paper)", "elf", EL_POLICY_AUTO, "elf", 3 },
+    { "elf-ans", "elf-ans", EL_POLICY_AUTO, "elf", 3 },
     { "elves-paper at ELF's bound", NULL, EL_POLICY_PAPER, "elf", 3 },
     { "auto at ELF's bound", NULL, EL_POLICY_AUTO, "elf", 3 },
     { "auto abs:1e-5", NULL, EL_POLICY_AUTO, "abs:1e-5", 3 },
@@ -218,7 +221,26 @@ typedef struct summary {
     const char *model_name[MAX_MODELS];
     const char *model_dtype[MAX_MODELS];
     double ratio[MAX_MODELS][N_CONFIGS];       /* 0 where the codec is missing */
+    double analysis_s, zstd3_encode_s;         /* over every model */
+    uint64_t analysis_bytes;
 } summary;
+
+/* Seconds one thread takes for the analysis the terminal application and
+ * inspect run on every tensor before predicting: statistics, exponent and
+ * byte-plane histograms, and the XXH3-128 hash that finds duplicates. */
+static double analysis_seconds(const el_model *model, el_error *err)
+{
+    double t0 = now();
+    for (size_t t = 0; t < model->n_tensors; t++) {
+        el_stats s;
+        if (el_stats_compute(&model->tensors[t], &s, err) != 0)
+            return -1;
+        el_stats_free(&s);
+        XXH128_hash_t h = XXH3_128bits(model->tensors[t].data, model->tensors[t].nbytes);
+        (void)h;
+    }
+    return now() - t0;
+}
 
 static int bench_model(const char *path, summary *sum)
 {
@@ -241,7 +263,7 @@ static int bench_model(const char *path, summary *sum)
            "decompress MB/s | bound misses |\n");
     printf("|---|---:|---:|---:|---:|---:|---:|\n");
 
-    double zstd3_ratio = 0;
+    double zstd3_ratio = 0, zstd3_encode_s = 0;
     int rc = 0;
     size_t row = sum->n_models < MAX_MODELS ? sum->n_models++ : MAX_MODELS - 1;
     const char *slash = strrchr(path, '/');
@@ -259,8 +281,10 @@ static int bench_model(const char *path, summary *sum)
             continue;
         }
         double ratio = r.stored ? (double)r.original / (double)r.stored : 0;
-        if (c == 0)
+        if (c == 0) {
             zstd3_ratio = ratio;
+            zstd3_encode_s = r.encode_s;
+        }
         printf("| %s | %.3f | %.3f | %.3g | %.1f | %.1f | %zu |\n", configs[c].label, ratio,
                zstd3_ratio > 0 ? ratio / zstd3_ratio : 0, r.max_error,
                mbps(r.original, r.encode_s), mbps(r.original, r.decode_s), r.violations);
@@ -268,6 +292,20 @@ static int bench_model(const char *path, summary *sum)
         sum->log_sum[dt][c] += log(ratio);
         sum->count[dt][c]++;
         sum->violations += r.violations;
+    }
+
+    double analysis_s = rc == 0 ? analysis_seconds(model, &err) : 0;
+    if (analysis_s < 0) {
+        fprintf(stderr, "elves-bench: %s: analysis: %s\n", path, err.msg);
+        rc = -1;
+    } else if (rc == 0) {
+        uint64_t bytes = el_model_tensor_bytes(model);
+        printf("\nAnalysis (statistics, histograms, hashing), one thread: %.1f MB/s, "
+               "%.2fx the speed of zstd -3 compressing the same tensors.\n",
+               mbps(bytes, analysis_s), analysis_s > 0 ? zstd3_encode_s / analysis_s : 0);
+        sum->analysis_s += analysis_s;
+        sum->zstd3_encode_s += zstd3_encode_s;
+        sum->analysis_bytes += bytes;
     }
     el_workspace_close(&ws);
     return rc;
@@ -320,6 +358,10 @@ static void print_summary(const summary *sum)
     printf("\nBound misses over all models and configurations: %zu. "
            "Peak resident memory of the run: %.1f MB.\n", sum->violations,
            (double)usage.ru_maxrss / 1e3);
+    if (sum->analysis_s > 0)
+        printf("\nAnalysis over all models, one thread: %.1f MB/s, %.2fx the speed of "
+               "zstd -3 compressing the same tensors.\n",
+               mbps(sum->analysis_bytes, sum->analysis_s), sum->zstd3_encode_s / sum->analysis_s);
 }
 
 int main(int argc, char **argv)

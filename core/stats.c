@@ -30,10 +30,16 @@ typedef struct scan {
      * (all of it for the 16-bit formats), from which the exponent histogram,
      * the upper byte planes and, for the 16-bit formats, every other
      * statistic follow. NULL on the general path. */
-    uint64_t (*hist16)[65536];
+    uint32_t (*hist16)[65536];
 } scan;
 
-/* Below this many elements the 2 x 512 KiB of hist16 cost more to clear and
+/* Elements counted into hist16 between folds. Each copy then takes at most
+ * 2^30 counts, so no 32-bit counter can overflow.
+ * NOTE: only tensors of more than 2^31 elements fold more than once, and no
+ * unit test builds one. */
+#define FOLD_ELEMENTS (UINT64_C(1) << 31)
+
+/* Below this many elements the 2 x 256 KiB of hist16 cost more to clear and
  * fold than counting each field does. */
 #define HIST16_MIN 65536
 
@@ -421,9 +427,22 @@ static void moments_f32_general(scan *sc, const uint8_t *p, uint64_t n)
     sc->s->abs_lt_1 = small_before;
 }
 
+static void fold_hist16(scan *sc, el_dtype dtype);
+
+/* Folds hist16 and clears it once FOLD_ELEMENTS have been counted. */
+static void fold_if_full(scan *sc, el_dtype dtype, uint64_t *since_fold, uint64_t n)
+{
+    *since_fold += n;
+    if (*since_fold < FOLD_ELEMENTS)
+        return;
+    fold_hist16(sc, dtype);
+    memset(sc->hist16, 0, COPIES * sizeof *sc->hist16);
+    *since_fold = 0;
+}
+
 static void scan_tensor_f32(scan *sc, const el_tensor *t)
 {
-    uint64_t released = 0;
+    uint64_t released = 0, since_fold = 0;
     for (uint64_t i = 0; i < t->count; i += BLOCK) {
         const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
         const uint8_t *p = t->data + i * 4;
@@ -432,6 +451,7 @@ static void scan_tensor_f32(scan *sc, const el_tensor *t)
             moments_f32(sc, p, n);
         else
             moments_f32_general(sc, p, n);
+        fold_if_full(sc, t->dtype, &since_fold, n);
 
         uint64_t scanned = (i + n) * 4;
         if (!t->derived && scanned - released >= RELEASE_WINDOW) {
@@ -443,10 +463,11 @@ static void scan_tensor_f32(scan *sc, const el_tensor *t)
 
 static void scan_tensor_half(scan *sc, const el_tensor *t)
 {
-    uint64_t released = 0;
+    uint64_t released = 0, since_fold = 0;
     for (uint64_t i = 0; i < t->count; i += BLOCK) {
         const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
         count_hist16_half(sc, t->data + i * 2, n);
+        fold_if_full(sc, t->dtype, &since_fold, n);
 
         uint64_t scanned = (i + n) * 2;
         if (!t->derived && scanned - released >= RELEASE_WINDOW) {
@@ -469,8 +490,8 @@ static double half_value(el_dtype dtype, uint32_t v)
 
 /* Folds hist16 into the exponent histogram and the upper byte planes, and,
  * for the 16-bit formats, into every other statistic: each pattern is one
- * value, so min, max, mean and the squared deviations come exactly from the
- * counts. */
+ * value, so min, max, mean and the squared deviations of the counted
+ * elements come exactly from the counts. */
 static void fold_hist16(scan *sc, el_dtype dtype)
 {
     const int half = dtype != EL_F32;
@@ -480,11 +501,10 @@ static void fold_hist16(scan *sc, el_dtype dtype)
     const int plane = half ? 0 : 2;
     el_stats *s = sc->s;
 
-    double sum = 0;
+    double sum = 0, lo = 0, hi = 0;
     uint64_t finite = 0;
-    int seen = 0;
     for (uint32_t v = 0; v < 65536; v++) {
-        const uint64_t c = sc->hist16[0][v] + sc->hist16[1][v];
+        const uint64_t c = (uint64_t)sc->hist16[0][v] + sc->hist16[1][v];
         if (c == 0)
             continue;
 
@@ -503,9 +523,8 @@ static void fold_hist16(scan *sc, el_dtype dtype)
         }
         const double x = half_value(dtype, v);
         s->zeros += (v & 0x7fff) == 0 ? c : 0;
-        sc->min = !seen || x < sc->min ? x : sc->min;
-        sc->max = !seen || x > sc->max ? x : sc->max;
-        seen = 1;
+        lo = finite == 0 || x < lo ? x : lo;
+        hi = finite == 0 || x > hi ? x : hi;
         sum += (double)c * x;
         finite += c;
     }
@@ -515,15 +534,15 @@ static void fold_hist16(scan *sc, el_dtype dtype)
     const double mean = sum / (double)finite;
     double m2 = 0;
     for (uint32_t v = 0; v < 65536; v++) {
-        const uint64_t c = sc->hist16[0][v] + sc->hist16[1][v];
+        const uint64_t c = (uint64_t)sc->hist16[0][v] + sc->hist16[1][v];
         if (c == 0 || (v & 0x7fff) >> mantissa_bits == exp_top)
             continue;
         const double d = half_value(dtype, v) - mean;
         m2 += (double)c * d * d;
     }
-    sc->finite = finite;
-    sc->mean = mean;
-    sc->m2 = m2;
+    sc->min = sc->finite == 0 || lo < sc->min ? lo : sc->min;
+    sc->max = sc->finite == 0 || hi > sc->max ? hi : sc->max;
+    merge_moments(sc, finite, mean, m2);
 }
 
 /* One pass over the tensor in cache-sized chunks: byte planes, then the
