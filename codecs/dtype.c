@@ -112,16 +112,11 @@ static uint64_t f64_bits(double d)
     return bits;
 }
 
-/* Rounds to the nearest integer, ties to even, whatever the current
- * floating-point rounding mode is. x must be non-negative and below 2^53,
- * where x - floor(x) is exact. */
-static double round_half_even(double x)
+/* 2^k as a double, for k in the normal range [-1022, 1023]: the exponent
+ * field alone, so no libm call is needed. */
+static double pow2(int k)
 {
-    double r = floor(x);
-    double frac = x - r;
-    if (frac > 0.5 || (frac == 0.5 && fmod(r, 2.0) != 0.0))
-        r += 1.0;
-    return r;
+    return f64_from_bits((uint64_t)(k + 1023) << 52);
 }
 
 /* Decodes the bits of a small float format (F16, BF16, F8) into a double,
@@ -136,6 +131,8 @@ static double small_float_to_double(uint32_t bits, el_float_layout f, int fn_var
     uint32_t mant = bits & ((1u << f.mantissa_bits) - 1);
     double v;
 
+    /* The products below are exact: mant has at most 11 significant bits
+     * and every power of two involved is a normal double. */
     if (fn_variant && exp == exp_max && mant == (1u << f.mantissa_bits) - 1)
         v = NAN;
     else if (!fn_variant && exp == exp_max && mant != 0)
@@ -143,17 +140,29 @@ static double small_float_to_double(uint32_t bits, el_float_layout f, int fn_var
     else if (!fn_variant && exp == exp_max)
         v = INFINITY;
     else if (exp == 0)
-        v = ldexp((double)mant, 1 - f.bias - f.mantissa_bits);
+        v = (double)mant * pow2(1 - f.bias - f.mantissa_bits);
     else
-        v = ldexp((double)((1u << f.mantissa_bits) | mant), (int)exp - f.bias - f.mantissa_bits);
+        v = (double)((1u << f.mantissa_bits) | mant) * pow2((int)exp - f.bias - f.mantissa_bits);
 
     return sign ? -v : v;
 }
 
+/* Rounds g * 2^-s to the nearest integer, ties to even, for s >= 1. */
+static uint64_t shift_round_even(uint64_t g, int s)
+{
+    if (s > 63)
+        return 0; /* g < 2^53 < 2^(s - 1): below one half */
+    uint64_t q = g >> s;
+    uint64_t rest = g & ((UINT64_C(1) << s) - 1);
+    uint64_t half = UINT64_C(1) << (s - 1);
+    return q + (rest > half || (rest == half && (q & 1)));
+}
+
 /* Rounds a double to a small float format, to nearest even, in one step (no
- * intermediate float, so no double rounding). NaN stays a quiet NaN of the
- * same sign and keeps the top bits of its payload. Values too large become
- * infinity, or NaN for the E4M3 "FN" variant, which has no infinity. */
+ * intermediate float, so no double rounding), on the bits of v. NaN stays
+ * a quiet NaN of the same sign and keeps the top bits of its payload.
+ * Values too large become infinity, or NaN for the E4M3 "FN" variant,
+ * which has no infinity. */
 static uint32_t small_float_from_double(double v, el_float_layout f, int fn_variant)
 {
     int total = 1 + f.exponent_bits + f.mantissa_bits;
@@ -162,41 +171,41 @@ static uint32_t small_float_from_double(double v, el_float_layout f, int fn_vari
     uint32_t exp_max = (1u << f.exponent_bits) - 1;
     uint32_t mant_mask = (1u << f.mantissa_bits) - 1;
     uint32_t all_ones = (1u << (total - 1)) - 1;
+    int dexp = (int)(dbits >> 52 & 0x7ff);
+    uint64_t dfrac = dbits & ((UINT64_C(1) << 52) - 1);
 
-    if (isnan(v)) {
+    if (dexp == 0x7ff && dfrac != 0) {
         if (fn_variant)
             return sign | all_ones;
-        uint32_t payload = (uint32_t)(dbits >> (52 - f.mantissa_bits)) & mant_mask;
+        uint32_t payload = (uint32_t)(dfrac >> (52 - f.mantissa_bits)) & mant_mask;
         uint32_t quiet = 1u << (f.mantissa_bits - 1);
         return sign | exp_max << f.mantissa_bits | quiet | payload;
     }
-
-    double a = fabs(v);
-    if (isinf(a))
+    if (dexp == 0x7ff)
         return fn_variant ? sign | all_ones : sign | exp_max << f.mantissa_bits;
-    if (a == 0.0)
-        return sign;
+    if (dexp == 0)
+        return sign; /* zero, or a double subnormal: far below half the smallest step */
 
-    /* quantum is the spacing of the target grid around a: fixed in the
-     * subnormal range, 2^(e - M) for a in [2^e, 2^(e+1)) above it. */
-    int e;
-    frexp(a, &e);
-    e -= 1;
+    /* |v| = g * 2^(e - 52) with e its unbiased exponent. The target grid
+     * around |v| has spacing 2^(max(e, 1 - bias) - M), so n, the value in
+     * units of that spacing, is g shifted right by the difference. */
+    int e = dexp - 1023;
+    uint64_t g = dfrac | UINT64_C(1) << 52;
     int min_normal_exp = 1 - f.bias;
     int quantum_exp = (e < min_normal_exp ? min_normal_exp : e) - f.mantissa_bits;
-    double n = round_half_even(ldexp(a, -quantum_exp));
+    uint64_t n = shift_round_even(g, quantum_exp - (e - 52));
 
     /* The subnormal code is n itself, and n == 2^M rounds up into the first
      * normal, whose code is also 2^M. For normals, adding n - 2^M to the
      * exponent field carries into it when n rounds up to 2^(M+1). */
     uint64_t code;
     if (e < min_normal_exp) {
-        code = (uint64_t)n;
+        code = n;
     } else {
         uint64_t biased = (uint64_t)(e + f.bias);
         if (biased >= exp_max + (uint64_t)(fn_variant ? 1 : 0))
             return fn_variant ? sign | all_ones : sign | exp_max << f.mantissa_bits;
-        code = (biased << f.mantissa_bits) + (uint64_t)n - (1u << f.mantissa_bits);
+        code = (biased << f.mantissa_bits) + n - (1u << f.mantissa_bits);
     }
 
     uint64_t limit = fn_variant ? all_ones - 1 : (uint64_t)(exp_max << f.mantissa_bits) - 1;
@@ -205,9 +214,23 @@ static uint32_t small_float_from_double(double v, el_float_layout f, int fn_vari
     return sign | (uint32_t)code;
 }
 
+/* F16 widens to F32 exactly by moving its fields: the exponent is rebiased
+ * from 15 to 127 and the fraction shifted up by 13 bits. Subnormals are
+ * frac * 2^-24, exact in float. A NaN keeps its payload with the quiet bit
+ * set. */
 float el_f16_to_f32(uint16_t h)
 {
-    return (float)small_float_to_double(h, dtype_table[EL_F16].layout, 0);
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = h >> 10 & 0x1f;
+    uint32_t frac = h & 0x3ff;
+
+    if (exp == 0) {
+        float v = (float)frac * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    if (exp == 0x1f)
+        return f32_from_bits(sign | 0x7f800000u | frac << 13 | (frac ? 0x00400000u : 0));
+    return f32_from_bits(sign | (exp + 112) << 23 | frac << 13);
 }
 
 uint16_t el_f32_to_f16(float f)
