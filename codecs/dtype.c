@@ -147,11 +147,12 @@ static double small_float_to_double(uint32_t bits, el_float_layout f, int fn_var
     return sign ? -v : v;
 }
 
-/* Rounds g * 2^-s to the nearest integer, ties to even, for s >= 1. */
-static uint64_t shift_round_even(uint64_t g, int s)
+uint64_t el_shift_round_even(uint64_t g, int s)
 {
+    if (s <= 0)
+        return g << -s;
     if (s > 63)
-        return 0; /* g < 2^53 < 2^(s - 1): below one half */
+        return 0; /* g < 2^54 <= 2^(s - 1): below one half */
     uint64_t q = g >> s;
     uint64_t rest = g & ((UINT64_C(1) << s) - 1);
     uint64_t half = UINT64_C(1) << (s - 1);
@@ -193,7 +194,7 @@ static uint32_t small_float_from_double(double v, el_float_layout f, int fn_vari
     uint64_t g = dfrac | UINT64_C(1) << 52;
     int min_normal_exp = 1 - f.bias;
     int quantum_exp = (e < min_normal_exp ? min_normal_exp : e) - f.mantissa_bits;
-    uint64_t n = shift_round_even(g, quantum_exp - (e - 52));
+    uint64_t n = el_shift_round_even(g, quantum_exp - (e - 52));
 
     /* The subnormal code is n itself, and n == 2^M rounds up into the first
      * normal, whose code is also 2^M. For normals, adding n - 2^M to the

@@ -56,6 +56,11 @@ double el_load_double(el_dtype dt, const void *data, size_t i);
  * (NaN and Inf kept). Integer dtypes are not supported (no-op). */
 void el_store_double(el_dtype dt, void *data, size_t i, double v);
 
+/* Rounds g * 2^-s to the nearest integer, ties to even; for s <= 0 it
+ * returns g * 2^-s exactly, which must fit in 64 bits. g must be below
+ * 2^54. */
+uint64_t el_shift_round_even(uint64_t g, int s);
+
 /* Biased exponent field of element i of a float dtype. */
 unsigned el_load_exponent(el_dtype dt, const void *data, size_t i);
 

@@ -20,20 +20,6 @@ static uint64_t load_bits(const uint8_t *p, size_t size)
     return u;
 }
 
-/* Rounds g * 2^-s to the nearest integer, ties to even. */
-static uint64_t shift_round(uint64_t g, int s)
-{
-    if (s <= 0)
-        return g << -s;
-    if (s > 63)
-        return 0; /* g < 2^54 <= 2^(s - 1): below one half */
-
-    uint64_t q = g >> s;
-    uint64_t rest = g & ((UINT64_C(1) << s) - 1);
-    uint64_t half = UINT64_C(1) << (s - 1);
-    return q + (rest > half || (rest == half && (q & 1)));
-}
-
 static size_t words_generic(el_dtype dt, const uint8_t *src, size_t n, int m, uint64_t *codes,
                             size_t *outliers)
 {
@@ -56,7 +42,7 @@ static size_t words_generic(el_dtype dt, const uint8_t *src, size_t n, int m, ui
 
         const uint64_t g = e ? (u & frac_mask) | (UINT64_C(1) << M) : u & frac_mask;
         const int s = f.bias + M - m - (e ? (int)e : 1);
-        const uint64_t q = shift_round(g, s);
+        const uint64_t q = el_shift_round_even(g, s);
         if (q >> m) {
             outliers[k++] = i;
             continue;
