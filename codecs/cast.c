@@ -42,7 +42,8 @@ static uint16_t narrow(const cast_format *f, el_dtype dt, const void *src, size_
     if (dt == EL_F32)
         return f->target == EL_BF16 ? el_f32_to_bf16((float)w) : el_f32_to_f16((float)w);
 
-    uint8_t h[2];
+    /* Sized for any dtype, although the target is always 16-bit. */
+    uint8_t h[8] = {0};
     el_store_double(f->target, h, 0, w);
     return (uint16_t)(h[0] | h[1] << 8);
 }
@@ -89,7 +90,7 @@ static int cast_decode(const cast_format *f, el_dtype dt, const void *payload,
 
     int rc = el_zstd_decode_frame(payload, payload_len, planes, 2 * count, err);
     for (size_t i = 0; i < count && rc == 0; i++) {
-        uint8_t h[2] = {planes[i], planes[count + i]};
+        uint8_t h[8] = {planes[i], planes[count + i]}; /* sized for any dtype */
         el_store_double(dt, dst, i, el_load_double(f->target, h, 0));
     }
     free(planes);

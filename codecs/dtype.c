@@ -215,38 +215,9 @@ static uint32_t small_float_from_double(double v, el_float_layout f, int fn_vari
     return sign | (uint32_t)code;
 }
 
-/* F16 widens to F32 exactly by moving its fields: the exponent is rebiased
- * from 15 to 127 and the fraction shifted up by 13 bits. Subnormals are
- * frac * 2^-24, exact in float. A NaN keeps its payload with the quiet bit
- * set. */
-float el_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = h >> 10 & 0x1f;
-    uint32_t frac = h & 0x3ff;
-
-    if (exp == 0) {
-        float v = (float)frac * 0x1p-24f;
-        return sign ? -v : v;
-    }
-    if (exp == 0x1f)
-        return f32_from_bits(sign | 0x7f800000u | frac << 13 | (frac ? 0x00400000u : 0));
-    return f32_from_bits(sign | (exp + 112) << 23 | frac << 13);
-}
-
 uint16_t el_f32_to_f16(float f)
 {
     return (uint16_t)small_float_from_double((double)f, dtype_table[EL_F16].layout, 0);
-}
-
-/* BF16 is the top half of an F32, so widening is a shift. A NaN only needs
- * its quiet bit set. */
-float el_bf16_to_f32(uint16_t b)
-{
-    uint32_t bits = (uint32_t)b << 16;
-    if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0)
-        bits |= 0x00400000u;
-    return f32_from_bits(bits);
 }
 
 uint16_t el_f32_to_bf16(float f)
@@ -262,7 +233,7 @@ uint16_t el_f32_to_bf16(float f)
     return (uint16_t)(bits >> 16);
 }
 
-double el_load_double(el_dtype dt, const void *data, size_t i)
+double el_load_double_any(el_dtype dt, const void *data, size_t i)
 {
     switch (dt) {
     case EL_F64:
@@ -298,7 +269,7 @@ double el_load_double(el_dtype dt, const void *data, size_t i)
     return 0.0;
 }
 
-void el_store_double(el_dtype dt, void *data, size_t i, double v)
+void el_store_double_any(el_dtype dt, void *data, size_t i, double v)
 {
     switch (dt) {
     case EL_F64:
