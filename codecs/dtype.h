@@ -49,11 +49,12 @@ int el_dtype_is_float(el_dtype dt);
 /* Field layout of a float dtype; all zero for the others. */
 el_float_layout el_dtype_float_layout(el_dtype dt);
 
-/* Reads element i of a little-endian buffer as a double, and writes v into
- * element i, rounding to nearest even for float dtypes (NaN and Inf kept;
- * integer dtypes are not written). These handle every dtype; the inline
- * wrappers below serve the float formats without a call. */
+/* Reads element i of a little-endian buffer as a double, for every dtype.
+ * The inline el_load_double below serves the float formats without it. */
 double el_load_double_any(el_dtype dt, const void *data, size_t i);
+
+/* Writes v into element i, rounding to nearest even for float dtypes, with
+ * NaN and Inf kept. Integer dtypes are not written. */
 void el_store_double_any(el_dtype dt, void *data, size_t i, double v);
 
 /* Conversions between float and the 16-bit formats, round to nearest even,
@@ -97,10 +98,10 @@ static inline float el_bf16_to_f32(uint16_t b)
     return f;
 }
 
-/* Every codec reads and writes elements through these two, so the common
- * float formats are handled inline; the buffers are little-endian, and a
- * big-endian host takes the byte-by-byte path. Exact for every dtype except
- * I64/U64 beyond 2^53. */
+/* Every codec reads and writes elements through these two, so the float
+ * formats are handled inline. Buffers are little-endian, so a big-endian
+ * host takes the byte-by-byte path. Exact for every dtype except I64/U64
+ * beyond 2^53. */
 static inline double el_load_double(el_dtype dt, const void *data, size_t i)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
