@@ -106,17 +106,29 @@ typedef struct bit_writer {
     int n; /* pending bits in the low end of acc, < 8 between calls */
 } bit_writer;
 
-static int bits_put(bit_writer *w, uint64_t v, int nbits, el_error *err)
+/* Elements between the bit writer's reservations, and the bytes reserved
+ * for them: an element adds at most 51 extra bits, under 7 bytes. */
+#define BITS_BLOCK 4096
+#define BITS_BLOCK_BYTES (7 * BITS_BLOCK)
+
+/* Appends nbits (at most 56) to the room bits_reserve made, which covers
+ * BITS_BLOCK elements of at most 7 bytes each. */
+static void bits_put(bit_writer *w, uint64_t v, int nbits)
 {
     w->acc |= v << w->n;
     w->n += nbits;
+    uint8_t *p = w->out->data + w->out->len;
     while (w->n >= 8) {
-        if (el_buf_append_u8(w->out, (uint8_t)w->acc, err) != 0)
-            return -1;
+        *p++ = (uint8_t)w->acc;
         w->acc >>= 8;
         w->n -= 8;
     }
-    return 0;
+    w->out->len = (size_t)(p - w->out->data);
+}
+
+static int bits_reserve(bit_writer *w, el_error *err)
+{
+    return el_buf_reserve(w->out, BITS_BLOCK_BYTES, err);
 }
 
 static int bits_flush(bit_writer *w, el_error *err)
@@ -213,6 +225,9 @@ static int linear_encode(el_dtype dt, const void *src, size_t count, double boun
     bit_writer bw = {&extra, 0, 0};
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
+        if (i % BITS_BLOCK == 0)
+            rc = bits_reserve(&bw, err);
+
         int exception;
         int64_t q = quantize(dt, el_load_double(dt, src, i), step, bound, &exception);
         if (exception) {
@@ -227,7 +242,7 @@ static int linear_encode(el_dtype dt, const void *src, size_t count, double boun
         uint64_t u = zigzag(q);
         symbols[i] = bucket_symbol(u, &nbits);
         if (rc == 0 && nbits > 0)
-            rc = bits_put(&bw, u & ((UINT64_C(1) << nbits) - 1), nbits, err);
+            bits_put(&bw, u & ((UINT64_C(1) << nbits) - 1), nbits);
     }
     if (rc == 0)
         rc = bits_flush(&bw, err);
@@ -510,6 +525,11 @@ static int cells_encode(el_dtype dt, const void *src, size_t count, double bound
     int max_top = cell_top_bits(count);
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
+        if (i % BITS_BLOCK == 0 && bits_reserve(&bw, err) != 0) {
+            rc = -1;
+            break;
+        }
+
         uint64_t v = load_bits(src, size, i);
         unsigned e;
         uint64_t j = cell_index(&g, v & magnitude_mask, &e);
@@ -519,10 +539,12 @@ static int cells_encode(el_dtype dt, const void *src, size_t count, double bound
         high[i] = (uint8_t)(e >> 8);
         low[i] = (uint8_t)e;
         top[i] = (uint8_t)(j >> rest);
+        /* rest is at most 52 and the sign one more bit, within the
+         * 7 bytes an element may add. */
         if (rest > 0)
-            rc = bits_put(&bw, j & ((UINT64_C(1) << rest) - 1), rest, err);
-        if (rc == 0 && (v & magnitude_mask) > g.zero_top)
-            rc = bits_put(&bw, v >> sign_shift & 1, 1, err);
+            bits_put(&bw, j & ((UINT64_C(1) << rest) - 1), rest);
+        if ((v & magnitude_mask) > g.zero_top)
+            bits_put(&bw, v >> sign_shift & 1, 1);
     }
     if (rc == 0)
         rc = bits_flush(&bw, err);
