@@ -43,6 +43,17 @@ typedef struct writer {
     size_t threads;        /* chunks encoded at a time, within the memory budget */
     size_t window;         /* chunks submitted ahead of the one being written */
     el_pool *pool;
+
+    /* Chunks in flight, oldest at ring[head], and what comes next: the
+     * current model's tensors that get chunks, in writing order, so that
+     * the pool runs ahead into the next tensor while one is written. */
+    const el_workspace *ws;
+    size_t model;
+    el_chunk_job *ring;    /* window slots */
+    size_t head, in_flight;
+    size_t *plan;
+    size_t n_plan, plan_pos, next_chunk;
+    int stop;              /* set after a failure: submit nothing more */
     size_t chunk_bytes;    /* source bytes per chunk */
     size_t n_entries;      /* entries in "tensors" so far */
     size_t report_base;    /* report->layers index of the current model's tensor 0 */
@@ -197,9 +208,63 @@ static long shared_entry(const writer *w, const el_workspace *ws, size_t m, size
     return w->slots[layer->dup.of.model][layer->dup.of.tensor];
 }
 
-/* Writes the chunks of one tensor in order while the pool encodes up to
- * w->window of them ahead, and records them with the tensor's error figures
- * and the checksum of its decoded bytes. */
+static size_t chunk_count(const writer *w, const el_tensor *tensor)
+{
+    size_t per_chunk = el_chunk_elements(tensor->dtype, w->chunk_bytes);
+    return (tensor->count + per_chunk - 1) / per_chunk;
+}
+
+/* Submits chunks from the plan until window of them are in flight. */
+static void fill_window(writer *w)
+{
+    const el_model *model = &w->ws->models[w->model];
+    while (!w->stop && w->in_flight < w->window && w->plan_pos < w->n_plan) {
+        const el_tensor *tensor = &model->tensors[w->plan[w->plan_pos]];
+        if (w->next_chunk == chunk_count(w, tensor)) {
+            w->plan_pos++;
+            w->next_chunk = 0;
+            continue;
+        }
+
+        size_t per_chunk = el_chunk_elements(tensor->dtype, w->chunk_bytes);
+        size_t first = w->next_chunk * per_chunk;
+        size_t count = tensor->count - first < per_chunk ? tensor->count - first : per_chunk;
+        el_chunk_job *job = &w->ring[(w->head + w->in_flight) % w->window];
+        el_chunk_job_submit(w->pool, w->ws, w->model, w->plan[w->plan_pos], first, count, job);
+        w->in_flight++;
+        w->next_chunk++;
+    }
+}
+
+/* Waits for the oldest job in flight and returns it. The caller then calls
+ * release_oldest, which frees it. */
+static el_chunk_job *take_oldest(writer *w)
+{
+    el_chunk_job *job = &w->ring[w->head];
+    el_pool_wait(w->pool, &job->task);
+    return job;
+}
+
+static void release_oldest(writer *w)
+{
+    el_chunk_job_clear(&w->ring[w->head]);
+    w->head = (w->head + 1) % w->window;
+    w->in_flight--;
+}
+
+/* Waits for every job in flight and frees it. Called after a failure. */
+static void drain_window(writer *w)
+{
+    w->stop = 1;
+    while (w->in_flight > 0) {
+        take_oldest(w);
+        release_oldest(w);
+    }
+}
+
+/* Writes the chunks of one tensor in order, as the pool encodes them ahead,
+ * and records them with the tensor's error figures and the checksum of its
+ * decoded bytes. */
 static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
                         const char *out_path, cJSON *entry, el_export_layer *rep,
                         el_error *err)
@@ -207,35 +272,30 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
     const el_tensor *tensor = &ws->models[m].tensors[t];
     const el_layer *layer = &ws->layers[m][t];
     size_t per_chunk = el_chunk_elements(tensor->dtype, w->chunk_bytes);
-    size_t n_chunks = (tensor->count + per_chunk - 1) / per_chunk;
-    size_t window = w->window;
+    size_t n_chunks = chunk_count(w, tensor);
 
     cJSON *chunks = cJSON_AddArrayToObject(entry, "chunks");
-    el_chunk_job *jobs = calloc(window, sizeof *jobs);
     XXH3_state_t *hash = XXH3_createState();
-    if (chunks == NULL || jobs == NULL || hash == NULL) {
-        free(jobs);
+    if (chunks == NULL || hash == NULL) {
         XXH3_freeState(hash);
         return el_fail(err, "out of memory");
     }
     XXH3_128bits_reset(hash);
 
-    size_t submitted = 0;
-    for (; submitted < n_chunks && submitted < window; submitted++) {
-        size_t first = submitted * per_chunk;
-        size_t count = tensor->count - first < per_chunk ? tensor->count - first : per_chunk;
-        el_chunk_job_submit(w->pool, ws, m, t, first, count, &jobs[submitted]);
-    }
-
-    /* After a failure the loop only waits for the jobs already submitted,
-     * which the pool may be running, before their slots are freed. */
     el_error_accum accum = { 0 };
     int exact = 1, any_delta = 0, rc = 0;
     const char *first_codec = NULL;
-    for (size_t i = 0; i < submitted; i++) {
-        el_chunk_job *job = &jobs[i % window];
-        el_pool_wait(w->pool, &job->task);
-        if (rc == 0 && job->rc != 0) {
+    for (size_t i = 0; i < n_chunks && rc == 0; i++) {
+        fill_window(w);
+        el_chunk_job *job = w->in_flight > 0 ? take_oldest(w) : NULL;
+        /* The plan lists the tensors write_file encodes, in its order, so
+         * the oldest job is always this tensor's next chunk. */
+        if (job == NULL || job->m != m || job->t != t || job->first != i * per_chunk) {
+            rc = el_fail(err, "tensor \"%s\": chunk %zu was not scheduled; this is a bug "
+                         "in elves, please report it", tensor->name, i);
+            break;
+        }
+        if (job->rc != 0) {
             *err = job->err;
             rc = -1;
         }
@@ -258,16 +318,10 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
             rep->stored += job->payload.len;
             first_codec = first_codec ? first_codec : job->codec;
         }
-        el_chunk_job_clear(job);
-
-        if (rc == 0 && submitted < n_chunks) {
-            size_t first = submitted * per_chunk;
-            size_t count = tensor->count - first < per_chunk ? tensor->count - first : per_chunk;
-            el_chunk_job_submit(w->pool, ws, m, t, first, count, &jobs[submitted % window]);
-            submitted++;
-        }
+        release_oldest(w);
     }
-    free(jobs);
+    if (rc != 0)
+        drain_window(w);
     el_tensor_release(&ws->models[m], tensor);
 
     XXH128_hash_t h = XXH3_128bits_digest(hash);
@@ -509,6 +563,49 @@ static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
     return 0;
 }
 
+/* Lists the tensors of model m that write_file will encode, in its order:
+ * stored ones with bytes, less those it will write as references to an
+ * earlier copy. The references are found by running shared_entry on a
+ * scratch copy of the model's slots, marked as write_file would mark
+ * them. */
+static int plan_model(writer *w, const el_workspace *ws, size_t m, const size_t *order)
+{
+    const el_model *model = &ws->models[m];
+    long *scratch = malloc((model->n_tensors + 1) * sizeof *scratch);
+    size_t *plan = realloc(w->plan, (model->n_tensors + 1) * sizeof *plan);
+    if (scratch == NULL || plan == NULL) {
+        free(scratch);
+        w->plan = plan != NULL ? plan : w->plan;
+        return -1;
+    }
+    w->plan = plan;
+    for (size_t t = 0; t < model->n_tensors; t++)
+        scratch[t] = -1;
+
+    long *real = w->slots[m];
+    w->slots[m] = scratch;
+    w->n_plan = 0;
+    for (size_t f = 0; f < model->n_files; f++) {
+        for (size_t i = 0; i < model->n_tensors; i++) {
+            size_t t = order[i];
+            const el_tensor *tensor = &model->tensors[t];
+            if (tensor->file != f || tensor->derived)
+                continue;
+            int shared = shared_entry(w, ws, m, t) >= 0;
+            scratch[t] = 0;
+            if (!shared && tensor->nbytes > 0)
+                w->plan[w->n_plan++] = t;
+        }
+    }
+    w->slots[m] = real;
+    free(scratch);
+
+    w->model = m;
+    w->plan_pos = 0;
+    w->next_chunk = 0;
+    return 0;
+}
+
 static int write_files(writer *w, const el_workspace *ws, size_t m, const char *out_path,
                        cJSON *files, cJSON *tensors, el_export_report *report, el_error *err)
 {
@@ -534,6 +631,10 @@ static int write_files(writer *w, const el_workspace *ws, size_t m, const char *
         w->slots[m][t] = -1;
     }
     qsort_r(order, model->n_tensors, sizeof *order, compare_offsets, (void *)model);
+    if (plan_model(w, ws, m, order) != 0) {
+        free(order);
+        return el_fail(err, "out of memory");
+    }
 
     /* Derived tensors are restored by the segments that hold their bytes;
      * the report lists them with nothing stored. */
@@ -655,9 +756,12 @@ int el_export_models(const el_workspace *ws, const size_t *models, size_t n_mode
     fit_budget(ws, &w.threads, &w.chunk_bytes);
     w.window = w.threads > 1 ? w.threads + 1 : 1;
     w.pool = el_pool_start((int)w.threads);
+    w.ring = calloc(w.window, sizeof *w.ring);
+    w.ws = ws;
     w.slots = calloc(ws->n_models, sizeof *w.slots);
-    if (report->layers == NULL || w.slots == NULL || w.pool == NULL) {
+    if (report->layers == NULL || w.slots == NULL || w.pool == NULL || w.ring == NULL) {
         free(w.slots);
+        free(w.ring);
         el_pool_stop(w.pool);
         return el_fail(err, "out of memory");
     }
@@ -709,10 +813,13 @@ int el_export_models(const el_workspace *ws, const size_t *models, size_t n_mode
 out:
     if (rc != 0)
         el_abandon_temp(w.fd, w.tmp);
+    drain_window(&w);
     for (size_t m = 0; m < ws->n_models; m++)
         free(w.slots[m]);
     free(w.slots);
     el_pool_stop(w.pool);
+    free(w.ring);
+    free(w.plan);
     cJSON_Delete(root);
     return rc;
 }
