@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "container_format.h"
+#include "dedup.h"
 #include "tensor_encode.h"
 #include "../codecs/measure.h"
 
@@ -101,13 +102,12 @@ static int write_blob(writer *w, const el_buf *bytes, const char *out_path,
     return 0;
 }
 
-static void hash_hex(const void *data, size_t len, char out[33])
+/* Hex XXH3-128 of a tensor's bytes, read a window at a time so that a
+ * tensor larger than the memory budget never becomes resident. */
+static void hash_hex(const el_tensor *t, char out[33])
 {
-    XXH128_hash_t h = XXH3_128bits(data, len);
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
-             (unsigned long long)h.low64);
+    el_hash128_hex(el_tensor_hash(t), out);
 }
-
 static int tensor_entry(const el_tensor *t, cJSON **out, el_error *err)
 {
     cJSON *entry = cJSON_CreateObject();
@@ -122,7 +122,7 @@ static int tensor_entry(const el_tensor *t, cJSON **out, el_error *err)
         cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
 
     char hash[33];
-    hash_hex(t->data, t->nbytes, hash);
+    hash_hex(t, hash);
     *out = entry;
     if (add_string(entry, "name", t->name, err) != 0
         || add_string(entry, "dtype", el_dtype_name(t->dtype), err) != 0
@@ -351,7 +351,7 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
     w->uses_base |= any_delta;
     if (any_delta) {
         char base_hash[33];
-        hash_hex(base->data, base->nbytes, base_hash);
+        hash_hex(base, base_hash);
         if (add_string(entry, "base_tensor", base->name, err) != 0
             || add_string(entry, "base_xxh3_128", base_hash, err) != 0)
             return -1;

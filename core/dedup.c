@@ -30,9 +30,7 @@ el_hash128 el_hash128_bytes(const void *data, size_t len)
     return (el_hash128){ .lo = h.low64, .hi = h.high64 };
 }
 
-/* XXH3-128 of a tensor's bytes, a window at a time with each window's
- * pages dropped after, so hashing a model never makes it all resident. */
-static el_hash128 hash_tensor(const el_tensor *t)
+el_hash128 el_tensor_hash(const el_tensor *t)
 {
     if (t->derived)
         return el_hash128_bytes(t->data, (size_t)t->nbytes);
@@ -96,7 +94,7 @@ static size_t collect(const el_model *const *models, size_t n_models,
             el_dup *d = &dups[m][t];
 
             memset(d, 0, sizeof *d);
-            d->hash = hash_tensor(tensor);
+            d->hash = el_tensor_hash(tensor);
             if (tensor->nbytes == 0)
                 continue;
 

@@ -17,6 +17,10 @@ el_hash128 el_hash128_bytes(const void *data, size_t len);
 /* Formats a hash as 32 lowercase hex digits plus NUL. */
 void el_hash128_hex(el_hash128 h, char out[33]);
 
+/* XXH3-128 of a tensor's bytes, a window at a time with each window's
+ * pages dropped after, so hashing a model never makes it all resident. */
+el_hash128 el_tensor_hash(const el_tensor *t);
+
 /* Whether two tensors have the same dtype, byte length and bytes. */
 int el_tensors_identical(const el_tensor *a, const el_tensor *b);
 

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Compressing and restoring a generated model of about 120 MB stays within a
-# small memory budget: the peak resident memory of each run, read through
-# getrusage by rss_of, must stay under the budget.
+# Compressing and restoring a generated model of about 120 MB, and a model
+# of one 160 MB tensor, stays within a small memory budget: the peak
+# resident memory of each run, read through getrusage by rss_of, must stay
+# under the budget.
 set -eu
 : "${ELVES:?set ELVES to the elves binary}"
 : "${BUILD:?set BUILD to the build folder}"
@@ -34,3 +35,25 @@ rss=$("$BUILD/tests/rss_of" "$ELVES" restore "$tmp/m.elves" -o "$tmp/r.safetenso
 [ "$rss" -le "$limit_kib" ] || fail "restore peaked at $rss KiB, over $limit_kib KiB"
 "$ELVES" verify "$tmp/m.elves" "$model" >/dev/null || fail "verify after the budgeted compress"
 echo "ok restore peaked at $rss KiB"
+
+# One tensor of 160 MB, larger than the budget: no step may hold it whole
+# (hashing, analysis, chunk encoding, restore).
+big="$tmp/one-tensor.safetensors"
+header='{"big":{"dtype":"F32","shape":[40000000],"data_offsets":[0,160000000]}}'
+len=$(printf '%s' "$header" | wc -c)
+{
+    printf "\\$(printf '%03o' "$len")\\000\\000\\000\\000\\000\\000\\000"
+    printf '%s' "$header"
+    head -c 160000000 /dev/urandom
+} >"$big" || fail "writing the one-tensor model"
+
+rss=$("$BUILD/tests/rss_of" "$ELVES" inspect "$big" | tail -n 1) || fail "inspect of one tensor"
+[ "$rss" -le "$limit_kib" ] || fail "inspect of one 160 MB tensor peaked at $rss KiB, over $limit_kib KiB"
+rss=$("$BUILD/tests/rss_of" "$ELVES" compress "$big" -o "$tmp/big.elves" --memory 96 -T 2 \
+      | tail -n 1) || fail "compress of one tensor"
+[ "$rss" -le "$limit_kib" ] || fail "compress of one 160 MB tensor peaked at $rss KiB, over $limit_kib KiB"
+rss=$("$BUILD/tests/rss_of" "$ELVES" restore "$tmp/big.elves" -o "$tmp/big-r.safetensors" \
+      | tail -n 1) || fail "restore of one tensor"
+[ "$rss" -le "$limit_kib" ] || fail "restore of one 160 MB tensor peaked at $rss KiB, over $limit_kib KiB"
+cmp -s "$big" "$tmp/big-r.safetensors" || fail "the one-tensor model did not restore byte for byte"
+echo "ok one 160 MB tensor: inspect, compress and restore within $limit_kib KiB"
