@@ -4,7 +4,12 @@
 #   make run      open the terminal application on the bundled stories260K
 #   make test     unit, round-trip, command-line and terminal tests
 #   make check    the same tests built with AddressSanitizer and UBSan
-#   make bench    every codec and policy against libzstd (MODELS=folder adds models)
+#   make bench    both benchmarks below, one after the other
+#   make bench-real   every codec and policy against libzstd on real models
+#                     (MODELS=folder adds models)
+#   make bench-large  whole commands on a generated model of BENCH_SIZE bytes
+#                     (default 4000000000) that copies the value distributions
+#                     of the models under MODELS (default: the bundled samples)
 #   make test-models MODELS=folder   round trips on every model in a folder
 #   make fuzz     libFuzzer on the decoders and readers (FUZZ_SECONDS each)
 #
@@ -30,7 +35,8 @@ ELVES    := $(BUILD)/elves
 GEN      := $(BUILD)/gen_synth
 SYNTH    := $(BUILD)/samples/synth-base.safetensors
 
-.PHONY: all run test check bench setup clean unit shell-tests samples test-models fuzz
+.PHONY: all run test check bench bench-real bench-large setup clean unit shell-tests samples \
+        test-models fuzz
 
 all: ./elves
 
@@ -102,11 +108,44 @@ check: setup
 $(BUILD)/elves-bench: bench/elves_bench.c $(BUILD)/libelves.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libelves.a $(LDFLAGS) $(LDLIBS) -o $@
 
+$(BUILD)/gen_large: bench/gen_large.c $(BUILD)/libelves.a
+	$(CC) $(CFLAGS) $< $(BUILD)/libelves.a $(LDFLAGS) $(LDLIBS) -o $@
+
+LARGE_BENCH_SRC := bench/large_bench.c bench/large_run.c bench/large_report.c
+$(BUILD)/large_bench: $(LARGE_BENCH_SRC) bench/large_bench.h $(BUILD)/libelves.a
+	$(CC) $(CFLAGS) $(LARGE_BENCH_SRC) $(BUILD)/libelves.a $(LDFLAGS) $(LDLIBS) -o $@
+
+# Both benchmarks, one after the other so that neither slows the other.
+bench:
+	$(MAKE) bench-real
+	$(MAKE) bench-large
+
 # Every codec and policy on the bundled models and each .safetensors file
 # under MODELS, in one process with libzstd -3 and -19 as the reference.
-bench: $(BUILD)/elves-bench $(SYNTH)
+bench-real: $(BUILD)/elves-bench $(SYNTH)
 	$(BUILD)/elves-bench samples/*.safetensors $(SYNTH) \
 	    $(if $(MODELS),$(shell find $(MODELS) -name '*.safetensors' | sort))
+
+# The large model. gen_large writes a model of BENCH_SIZE bytes into
+# BENCH_DIR that copies the value distributions of the .safetensors models
+# under MODELS (the bundled samples by default). large_bench then runs
+# inspect, compress and restore on it, each as its own process, with libzstd
+# as the reference, and writes its report to BENCH_DIR/large_bench.md. The
+# model is deleted at the end. The run needs about three model sizes of free
+# disk. BENCH_CONFIGS=key,... runs only those compress configurations.
+BENCH_SIZE ?= 4000000000
+BENCH_DIR ?= $(BUILD)/bench-large
+BENCH_CONFIGS ?=
+BENCH_SOURCES = $(if $(MODELS),$(shell find $(MODELS) -name '*.safetensors' | sort),samples/*.safetensors)
+BENCH_MODEL = $(BENCH_DIR)/large-$(BENCH_SIZE).safetensors
+
+bench-large: ./elves $(BUILD)/gen_large $(BUILD)/large_bench
+	@mkdir -p $(BENCH_DIR)
+	$(BUILD)/gen_large --size $(BENCH_SIZE) --out $(BENCH_MODEL) $(BENCH_SOURCES)
+	$(BUILD)/large_bench --elves ./elves --work $(BENCH_DIR) --build $(BUILD) \
+	    --tui tests/tui_first_screen.sh --report $(BENCH_DIR)/large_bench.md \
+	    $(if $(BENCH_CONFIGS),--configs $(BENCH_CONFIGS)) $(BENCH_MODEL); \
+	status=$$?; rm -f $(BENCH_MODEL); exit $$status
 
 # libFuzzer harnesses for the decoders, the model readers and the container
 # reader, each run FUZZ_SECONDS (default 60) with clang. FUZZ=name runs one.
