@@ -30,4 +30,12 @@ int el_entropy_decode_ctx(el_reader *r, const uint8_t *ctx, uint8_t *dst, size_t
  * beat, shown next to achieved sizes. */
 double el_entropy_bits_per_byte(const uint8_t *src, size_t n);
 
+/* Counts the n bytes at src into count[256], which it first clears. The
+ * counts are 32-bit, so n must be below 2^32. */
+void el_entropy_histogram(const uint8_t *src, size_t n, uint32_t *count);
+
+/* Returns the entropy in bits per byte of a histogram of total bytes, or
+ * 0 when total is 0. */
+double el_entropy_of_histogram(const uint32_t *count, uint64_t total);
+
 #endif

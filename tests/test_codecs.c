@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../codecs/codec.h"
+#include "../codecs/entropy.h"
 #include "testutil.h"
 
 enum tensor_kind { KIND_NORMAL, KIND_NEAR_ONE, KIND_SPECIAL, KIND_MIXED, KIND_COUNT };
@@ -135,6 +136,225 @@ static void zstd_round_trip(void **state)
 static void bytegroup_round_trip(void **state)
 {
     check_lossless(el_codec_find("bytegroup"));
+}
+
+/* Byte plane contents for the bytegroup tests. */
+enum plane_fill { FILL_RANDOM, FILL_EQUAL, FILL_SKEWED, FILL_ROWS, FILL_COUNT };
+
+static const char *const fill_names[] = {"random", "equal", "skewed", "repeated rows"};
+
+/* Writes byte k of each of count elements of size bytes: uniform random
+ * bytes, one value, a geometric distribution like an exponent, or a random
+ * row of 300 bytes over and over. */
+static void fill_plane(uint8_t *data, size_t count, size_t size, size_t k, enum plane_fill fill,
+                       uint64_t seed)
+{
+    uint64_t rng = seed * 7919 + k;
+    uint8_t row[300];
+    for (size_t i = 0; i < sizeof row; i++)
+        row[i] = (uint8_t)(test_rand(&rng) >> 56);
+    for (size_t i = 0; i < count; i++) {
+        uint64_t r = test_rand(&rng);
+        uint8_t v = 0;
+        if (fill == FILL_RANDOM)
+            v = (uint8_t)(r >> 56);
+        else if (fill == FILL_EQUAL)
+            v = 0x5a;
+        else if (fill == FILL_ROWS)
+            v = row[i % sizeof row];
+        else
+            while (v < 30 && (r & 1)) {
+                v++;
+                r >>= 1;
+            }
+        data[i * size + k] = fill == FILL_SKEWED ? (uint8_t)(0x38 + v) : v;
+    }
+}
+
+static el_buf bytegroup_payload(el_dtype dt, const void *src, size_t count)
+{
+    el_buf payload = {0};
+    el_error err = {{0}};
+    if (el_codec_find("bytegroup")->encode(dt, src, count, &default_params, &payload, &err) != 0)
+        fail_msg("bytegroup encode of %zu %s elements failed: %s", count, el_dtype_name(dt),
+                 err.msg);
+    return payload;
+}
+
+/* One plane per mode: random bytes are stored, one value and a skewed
+ * plane go through rANS, and repeated rows through zstd. */
+static void bytegroup_plane_modes(void **state)
+{
+    static const struct {
+        el_dtype dt;
+        enum plane_fill fills[4];
+        uint8_t modes[4];
+    } cases[] = {
+        {EL_F32, {FILL_RANDOM, FILL_EQUAL, FILL_SKEWED, FILL_ROWS}, {0, 1, 1, 2}},
+        {EL_F32, {FILL_ROWS, FILL_SKEWED, FILL_RANDOM, FILL_EQUAL}, {2, 1, 0, 1}},
+        {EL_BF16, {FILL_RANDOM, FILL_SKEWED}, {0, 1}},
+        {EL_F16, {FILL_ROWS, FILL_RANDOM}, {2, 0}},
+    };
+    size_t count = 5000;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t size = el_dtype_size(cases[c].dt);
+        uint8_t *src = malloc(count * size);
+        assert_non_null(src);
+        for (size_t k = 0; k < size; k++)
+            fill_plane(src, count, size, k, cases[c].fills[k], c + 1);
+
+        el_buf payload = bytegroup_payload(cases[c].dt, src, count);
+        assert_int_equal(payload.data[0], size);
+        for (size_t k = 0; k < size; k++) {
+            if (payload.data[1 + k] != cases[c].modes[k])
+                fail_msg("case %zu: %s plane %zu has mode %u, expected %u", c,
+                         fill_names[cases[c].fills[k]], k, payload.data[1 + k],
+                         cases[c].modes[k]);
+        }
+
+        uint8_t *dst = malloc(count * size);
+        assert_non_null(dst);
+        el_error err = {{0}};
+        assert_int_equal(el_codec_find("bytegroup")->decode(cases[c].dt, payload.data, payload.len,
+                                                            dst, count, &err), 0);
+        assert_memory_equal(src, dst, count * size);
+        free(dst);
+        el_buf_free(&payload);
+        free(src);
+    }
+}
+
+/* Every plane content at small counts, at the first sampled count, and at
+ * counts that are not a multiple of the gather loop's 32 elements, for
+ * element sizes 1, 2, 4 and 8. */
+static void bytegroup_counts_and_fills(void **state)
+{
+    static const size_t counts[] = {0, 1, 3, 257, 1023, 1024, 1025, 5003};
+    static const el_dtype types[] = {EL_U8, EL_BF16, EL_F16, EL_F32, EL_F64};
+    const el_codec *codec = el_codec_find("bytegroup");
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        size_t size = el_dtype_size(types[t]);
+        for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+            for (int fill = 0; fill < FILL_COUNT; fill++) {
+                size_t count = counts[c];
+                uint8_t *src = malloc(count * size + 1);
+                uint8_t *dst = malloc(count * size + 1);
+                assert_non_null(src);
+                assert_non_null(dst);
+                for (size_t k = 0; k < size; k++)
+                    fill_plane(src, count, size, k, (enum plane_fill)((fill + k) % FILL_COUNT),
+                               c + t);
+
+                el_buf payload = bytegroup_payload(types[t], src, count);
+                el_error err = {{0}};
+                if (codec->decode(types[t], payload.data, payload.len, dst, count, &err) != 0)
+                    fail_msg("%s, %zu elements, %s first: %s", el_dtype_name(types[t]), count,
+                             fill_names[fill], err.msg);
+                if (memcmp(src, dst, count * size) != 0)
+                    fail_msg("%s, %zu elements, %s first: decoded bytes differ",
+                             el_dtype_name(types[t]), count, fill_names[fill]);
+                el_buf_free(&payload);
+                free(src);
+                free(dst);
+            }
+        }
+    }
+}
+
+/* NaNs keep their sign and payload bits, and so do signed zeros and
+ * subnormals, on both sides of the sampling threshold. */
+static void bytegroup_nan_payloads_exact(void **state)
+{
+    static const el_dtype types[] = {EL_F64, EL_F32, EL_F16, EL_BF16};
+    static const size_t counts[] = {100, 3000};
+    const el_codec *codec = el_codec_find("bytegroup");
+    for (size_t t = 0; t < 4; t++) {
+        size_t size = el_dtype_size(types[t]);
+        el_float_layout f = el_dtype_float_layout(types[t]);
+        for (size_t c = 0; c < 2; c++) {
+            size_t count = counts[c];
+            uint8_t *src = malloc(count * size);
+            uint8_t *dst = malloc(count * size);
+            assert_non_null(src);
+            assert_non_null(dst);
+            uint64_t rng = t * 10 + c;
+            for (size_t i = 0; i < count; i++) {
+                uint64_t r = test_rand(&rng);
+                uint64_t exponent_all_ones = ((UINT64_C(1) << f.exponent_bits) - 1) << f.mantissa_bits;
+                uint64_t mantissa = r & ((UINT64_C(1) << f.mantissa_bits) - 1);
+                uint64_t sign = (r >> 63) << (f.mantissa_bits + f.exponent_bits);
+                /* NaNs with any payload, and every few elements a signed
+                 * zero or a subnormal. */
+                uint64_t bits = sign | exponent_all_ones | (mantissa ? mantissa : 1);
+                if (i % 5 == 1)
+                    bits = sign;
+                if (i % 5 == 3)
+                    bits = sign | mantissa;
+                memcpy(src + i * size, &bits, size); /* little-endian host */
+            }
+
+            el_buf payload = bytegroup_payload(types[t], src, count);
+            el_error err = {{0}};
+            assert_int_equal(codec->decode(types[t], payload.data, payload.len, dst, count, &err), 0);
+            if (memcmp(src, dst, count * size) != 0)
+                fail_msg("%s NaN payloads of %zu elements changed", el_dtype_name(types[t]), count);
+            el_buf_free(&payload);
+            free(src);
+            free(dst);
+        }
+    }
+}
+
+static void bytegroup_malformed_payload_fails(void **state)
+{
+    size_t count = 5000;
+    uint8_t *src = malloc(count * 4);
+    uint8_t *dst = malloc(count * 4);
+    assert_non_null(src);
+    assert_non_null(dst);
+    static const enum plane_fill fills[] = {FILL_RANDOM, FILL_EQUAL, FILL_SKEWED, FILL_ROWS};
+    for (size_t k = 0; k < 4; k++)
+        fill_plane(src, count, 4, k, fills[k], 9);
+    el_buf payload = bytegroup_payload(EL_F32, src, count);
+    const el_codec *codec = el_codec_find("bytegroup");
+    el_error err = {{0}};
+
+    /* The planes of F32 read as BF16 elements. */
+    assert_int_equal(codec->decode(EL_BF16, payload.data, payload.len, dst, count, &err), -1);
+    assert_non_null(strstr(err.msg, "4 byte planes"));
+
+    payload.data[2] = 3;
+    assert_int_equal(codec->decode(EL_F32, payload.data, payload.len, dst, count, &err), -1);
+    assert_non_null(strstr(err.msg, "mode 3"));
+    payload.data[2] = 1;
+
+    /* The stored plane cut short. */
+    assert_int_equal(codec->decode(EL_F32, payload.data, 1 + 4 + count - 1, dst, count, &err), -1);
+
+    /* A byte after the last plane. */
+    assert_int_equal(el_buf_append_u8(&payload, 0, &err), 0);
+    assert_int_equal(codec->decode(EL_F32, payload.data, payload.len, dst, count, &err), -1);
+    assert_non_null(strstr(err.msg, "after its last plane"));
+    payload.len--;
+    assert_int_equal(codec->decode(EL_F32, payload.data, payload.len, dst, count, &err), 0);
+    assert_memory_equal(src, dst, count * 4);
+
+    /* The zstd plane (the last) claims a frame longer than the payload: its
+     * varint length follows the entropy blocks of planes 1 and 2, so
+     * decoding them finds where it starts. */
+    el_reader r = {payload.data, payload.len, 1 + 4 + count};
+    uint8_t *plane = malloc(count);
+    assert_non_null(plane);
+    assert_int_equal(el_entropy_decode(&r, plane, count, &err), 0);
+    assert_int_equal(el_entropy_decode(&r, plane, count, &err), 0);
+    payload.data[r.pos] |= 0x7f;
+    assert_int_equal(codec->decode(EL_F32, payload.data, payload.len, dst, count, &err), -1);
+    assert_non_null(strstr(err.msg, "zstd frame"));
+
+    free(plane);
+    el_buf_free(&payload);
+    free(src);
+    free(dst);
 }
 
 static void lossless_other_dtypes(void **state)
@@ -486,6 +706,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(zstd_round_trip),
         cmocka_unit_test(bytegroup_round_trip),
+        cmocka_unit_test(bytegroup_plane_modes),
+        cmocka_unit_test(bytegroup_counts_and_fills),
+        cmocka_unit_test(bytegroup_nan_payloads_exact),
+        cmocka_unit_test(bytegroup_malformed_payload_fails),
         cmocka_unit_test(lossless_other_dtypes),
         cmocka_unit_test(elf_round_trip),
         cmocka_unit_test(elf_f32_error_bound),
