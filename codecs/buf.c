@@ -157,3 +157,13 @@ int el_read_index_delta(el_reader *r, const char *what, size_t n, size_t prev, s
     *index = (size_t)(base + delta);
     return 0;
 }
+
+size_t el_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}

@@ -25,6 +25,9 @@ int el_buf_append_u64le(el_buf *buf, uint64_t v, el_error *err);
 /* Appends v as an unsigned LEB128 varint (at most 10 bytes). */
 int el_buf_append_varint(el_buf *buf, uint64_t v, el_error *err);
 
+/* Bytes el_buf_append_varint takes for v. */
+size_t el_varint_size(uint64_t v);
+
 void el_buf_free(el_buf *buf);
 
 /* A bounds-checked reader over a byte range; every read fails cleanly at the

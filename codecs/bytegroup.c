@@ -245,16 +245,6 @@ static void choose_modes(const uint8_t *src, size_t count, size_t size, uint8_t 
 
 /* ---- encoding ---- */
 
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 /* Appends plane as an entropy block, or as a zstd frame when try_zstd is
  * set and the frame is smaller. *mode receives the mode written. */
 static int encode_plane(const uint8_t *plane, size_t count, int try_zstd, int level,
@@ -270,7 +260,7 @@ static int encode_plane(const uint8_t *plane, size_t count, int try_zstd, int le
     el_buf frame = {0};
     int rc = el_zstd_append_frame(&frame, plane, count, level, err);
     size_t rans_len = out->len - start;
-    if (rc == 0 && varint_size(frame.len) + frame.len < rans_len) {
+    if (rc == 0 && el_varint_size(frame.len) + frame.len < rans_len) {
         out->len = start;
         rc = el_buf_append_varint(out, frame.len, err);
         if (rc == 0)

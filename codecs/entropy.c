@@ -329,16 +329,6 @@ static void normalize(const uint32_t *count, const uint8_t *present, int k, uint
     }
 }
 
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 /* Writes v as el_buf_append_varint does and returns its length. */
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
@@ -1283,7 +1273,7 @@ static int write_coded(const uint8_t *src, const uint8_t *ctx, size_t n, unsigne
         uint8_t *block = out->data + out->len;
         uint8_t *stream = rans_encode(src, ctx, n, tables, block + room, cap);
         size_t len = stream ? (size_t)(block + room + cap - stream) : 0;
-        if (stream && head.len + varint_size(len) + len < limit) {
+        if (stream && head.len + el_varint_size(len) + len < limit) {
             memcpy(block, head.data, head.len);
             size_t length_bytes = put_varint(block + head.len, len);
             memmove(block + head.len + length_bytes, stream, len);

@@ -90,36 +90,44 @@ static int is_pending(const struct el_analysis *a, size_t index)
     return atomic_load_explicit(&a->state[index], memory_order_relaxed) == LAYER_PENDING;
 }
 
-/* Claims the next layer to analyse: the latest request still pending, else
- * the next pending layer in table order. Returns 0 when none is left or the
- * analysis stops. */
-static int take_layer(struct el_analysis *a, size_t *index)
+/* Claims the next layer whose entry in states is `pending`: the latest
+ * request still pending, else the next one in table order from *cursor,
+ * and marks it `taken`. Returns 0 when none is left or the analysis stops
+ * (on cancellation, and on a failure too when stop_on_failure is set). */
+static int take_next(struct el_analysis *a, atomic_uchar *states, unsigned char pending,
+                     unsigned char taken, size_t *cursor, int stop_on_failure, size_t *index)
 {
     int found = 0;
 
     pthread_mutex_lock(&a->lock);
-    if (a->failed || atomic_load(&a->cancelled)) {
+    if ((stop_on_failure && a->failed) || atomic_load(&a->cancelled)) {
         pthread_mutex_unlock(&a->lock);
         return 0;
     }
     while (!found && a->n_requests > 0) {
         size_t i = a->requests[--a->n_requests];
-        if (is_pending(a, i)) {
+        if (atomic_load_explicit(&states[i], memory_order_relaxed) == pending) {
             *index = i;
             found = 1;
         }
     }
-    while (!found && a->next < a->n_layers) {
-        size_t i = a->next++;
-        if (is_pending(a, i)) {
+    while (!found && *cursor < a->n_layers) {
+        size_t i = (*cursor)++;
+        if (atomic_load_explicit(&states[i], memory_order_relaxed) == pending) {
             *index = i;
             found = 1;
         }
     }
     if (found)
-        atomic_store_explicit(&a->state[*index], LAYER_TAKEN, memory_order_relaxed);
+        atomic_store_explicit(&states[*index], taken, memory_order_relaxed);
     pthread_mutex_unlock(&a->lock);
     return found;
+}
+
+/* Claims the next layer to analyse. */
+static int take_layer(struct el_analysis *a, size_t *index)
+{
+    return take_next(a, a->state, LAYER_PENDING, LAYER_TAKEN, &a->next, 1, index);
 }
 
 static void *analysis_worker(void *arg)
@@ -202,31 +210,7 @@ static int exact_pending(const struct el_analysis *a, size_t index)
 /* Claims the next layer to encode in full, requested layers first. */
 static int take_exact(struct el_analysis *a, size_t *index)
 {
-    int found = 0;
-
-    pthread_mutex_lock(&a->lock);
-    if (atomic_load(&a->cancelled)) {
-        pthread_mutex_unlock(&a->lock);
-        return 0;
-    }
-    while (!found && a->n_requests > 0) {
-        size_t i = a->requests[--a->n_requests];
-        if (exact_pending(a, i)) {
-            *index = i;
-            found = 1;
-        }
-    }
-    while (!found && a->exact_next < a->n_layers) {
-        size_t i = a->exact_next++;
-        if (exact_pending(a, i)) {
-            *index = i;
-            found = 1;
-        }
-    }
-    if (found)
-        atomic_store_explicit(&a->exact_state[*index], EXACT_TAKEN, memory_order_relaxed);
-    pthread_mutex_unlock(&a->lock);
-    return found;
+    return take_next(a, a->exact_state, EXACT_PENDING, EXACT_TAKEN, &a->exact_next, 0, index);
 }
 
 typedef struct exact_pass {
