@@ -247,17 +247,20 @@ static int elf_encode(el_dtype dt, const void *src, size_t count,
 
     bit_writer bw = {content.data, 0, 0};
     outlier_list outliers = {0};
+    el_elf_words_ctx words;
+    el_elf_words_begin(&words, dt, m, count);
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i += EL_ELF_BLOCK) {
         size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
         const uint8_t *block = (const uint8_t *)src + i * size;
-        size_t k = el_elf_words(dt, block, n, m, codes, found);
+        size_t k = el_elf_words(&words, block, n, codes, found);
         for (size_t j = 0; j < k && rc == 0; j++)
             rc = outliers_add(&outliers, block + found[j] * size, size, i + found[j], err);
         pack_words(&bw, codes, n, m + 1);
     }
     bits_flush(&bw);
     content.len = packed_len;
+    el_elf_words_end(&words);
     free(codes);
     free(found);
 

@@ -75,12 +75,56 @@ static size_t words_f32_exact(const uint8_t *src, size_t n, uint64_t *codes, siz
     return k;
 }
 
-size_t el_elf_words(el_dtype dt, const void *src, size_t n, int m, uint64_t *codes,
+/* From this many elements on, a 16-bit dtype looks its code words up in a
+ * table of all 65,536 patterns instead of computing each one. */
+#define HALF_TABLE_MIN 65536
+
+void el_elf_words_begin(el_elf_words_ctx *ctx, el_dtype dt, int m, size_t count)
+{
+    ctx->dt = dt;
+    ctx->m = m;
+    ctx->table = NULL;
+    if ((dt != EL_F16 && dt != EL_BF16) || count < HALF_TABLE_MIN)
+        return;
+
+    /* Entry v is the code word of pattern v, or -1 for an outlier. Without
+     * memory for it, the words are computed one by one. */
+    ctx->table = malloc(65536 * sizeof *ctx->table);
+    for (uint32_t v = 0; ctx->table != NULL && v < 65536; v++) {
+        const uint8_t pattern[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+        uint64_t code;
+        size_t found;
+        ctx->table[v] = words_generic(dt, pattern, 1, m, &code, &found) ? -1 : (int32_t)code;
+    }
+}
+
+void el_elf_words_end(el_elf_words_ctx *ctx)
+{
+    free(ctx->table);
+    ctx->table = NULL;
+}
+
+static size_t words_half_table(const int32_t *table, const uint8_t *src, size_t n,
+                               uint64_t *codes, size_t *outliers)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const int32_t c = table[(uint32_t)src[2 * i] | (uint32_t)src[2 * i + 1] << 8];
+        codes[i] = c < 0 ? 0 : (uint64_t)c;
+        if (c < 0)
+            outliers[k++] = i;
+    }
+    return k;
+}
+
+size_t el_elf_words(const el_elf_words_ctx *ctx, const void *src, size_t n, uint64_t *codes,
                     size_t *outliers)
 {
-    if (dt == EL_F32 && m == 23)
+    if (ctx->dt == EL_F32 && ctx->m == 23)
         return words_f32_exact(src, n, codes, outliers);
-    return words_generic(dt, src, n, m, codes, outliers);
+    if (ctx->table != NULL)
+        return words_half_table(ctx->table, src, n, codes, outliers);
+    return words_generic(ctx->dt, src, n, ctx->m, codes, outliers);
 }
 
 static uint32_t bits_of_f32(float f)
@@ -146,10 +190,12 @@ int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8
     uint64_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
     size_t *found = malloc(EL_ELF_BLOCK * sizeof *found);
     int rc = codes && found ? 0 : el_fail(err, "out of memory for a block of elf code words");
+    el_elf_words_ctx words;
+    el_elf_words_begin(&words, dt, m, count);
 
     for (size_t i = 0; i < count && rc == 0; i += EL_ELF_BLOCK) {
         const size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
-        const size_t k = el_elf_words(dt, (const uint8_t *)src + i * size, n, m, codes, found);
+        const size_t k = el_elf_words(&words, (const uint8_t *)src + i * size, n, codes, found);
         for (size_t j = 0; j < k && rc == 0; j++) {
             const size_t index = i + found[j];
             rc = el_buf_append(outliers, &index, sizeof index, err);
@@ -158,6 +204,7 @@ int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8
             for (size_t e = 0; e < n; e++)
                 planes[j * count + i + e] = (uint8_t)(codes[e] >> (8 * j));
     }
+    el_elf_words_end(&words);
     free(codes);
     free(found);
     return rc;

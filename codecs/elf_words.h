@@ -13,13 +13,26 @@
 /* Elements per call that callers use as their block: 32 KiB of code words. */
 #define EL_ELF_BLOCK 4096
 
-/* Computes the code words of n elements of float dtype dt at src with m
- * fraction bits (0 <= m <= el_elf_max_bits(dt)): codes[i] = sign << m | q
+/* What el_elf_words needs across the blocks of one tensor: the dtype, the
+ * fraction bits m, and for large F16 and BF16 inputs a table of the code
+ * word of every pattern. */
+typedef struct el_elf_words_ctx {
+    el_dtype dt;
+    int m;
+    int32_t *table;
+} el_elf_words_ctx;
+
+/* Prepares for count elements of float dtype dt with m fraction bits
+ * (0 <= m <= el_elf_max_bits(dt)). el_elf_words_end frees it. */
+void el_elf_words_begin(el_elf_words_ctx *ctx, el_dtype dt, int m, size_t count);
+void el_elf_words_end(el_elf_words_ctx *ctx);
+
+/* Computes the code words of n elements at src: codes[i] = sign << m | q
  * with q = round(|w| * 2^m), ties to even. NaN, infinities, |w| >= 1 and
  * weights whose q rounds up to 2^m are outliers: their code word is 0 and
- * their index goes to outliers[] in increasing order. Returns the number of
- * outliers. */
-size_t el_elf_words(el_dtype dt, const void *src, size_t n, int m, uint64_t *codes,
+ * their index goes to outliers[] in increasing order. Returns the number
+ * of outliers. */
+size_t el_elf_words(const el_elf_words_ctx *ctx, const void *src, size_t n, uint64_t *codes,
                     size_t *outliers);
 
 /* Writes the value ±q * 2^-m of each of n code words to elements first to

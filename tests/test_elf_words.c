@@ -37,7 +37,10 @@ static void check_elements(el_dtype dt, const uint8_t *src, size_t n, int m)
     uint8_t *expected = malloc(n * size);
     assert_true(codes && found && decoded && expected);
 
-    size_t k = el_elf_words(dt, src, n, m, codes, found);
+    el_elf_words_ctx words;
+    el_elf_words_begin(&words, dt, m, n);
+    size_t k = el_elf_words(&words, src, n, codes, found);
+    el_elf_words_end(&words);
     size_t next = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t want = reference_word(el_load_double(dt, src, i), m);
