@@ -121,13 +121,12 @@ static int tensor_entry(const el_tensor *t, cJSON **out, el_error *err)
     for (int d = 0; d < t->ndim; d++)
         cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
 
-    char hash[33];
-    hash_hex(t, hash);
+    /* "xxh3_128" comes later: write_chunks hashes the source a chunk at a
+     * time as it writes, and a reference copies it from its first copy. */
     *out = entry;
     if (add_string(entry, "name", t->name, err) != 0
         || add_string(entry, "dtype", el_dtype_name(t->dtype), err) != 0
-        || add_number(entry, "bytes", (double)t->nbytes, err) != 0
-        || add_string(entry, "xxh3_128", hash, err) != 0)
+        || add_number(entry, "bytes", (double)t->nbytes, err) != 0)
         return -1;
     return 0;
 }
@@ -165,6 +164,11 @@ static int write_reference(long first, cJSON *tensors, cJSON *entry, el_export_l
     cJSON *codec = cJSON_GetObjectItem(first_entry, "codec");
     cJSON *hash = cJSON_GetObjectItem(first_entry, "decoded_xxh3_128");
     cJSON *max_error = cJSON_GetObjectItem(first_entry, "max_error");
+
+    /* A duplicate has the bytes of its first copy, so their checksum too. */
+    if (add_string(entry, "xxh3_128",
+                   cJSON_GetObjectItem(first_entry, "xxh3_128")->valuestring, err) != 0)
+        return -1;
 
     rep->duplicate = 1;
     const el_codec *standalone = el_codec_find(codec->valuestring);
@@ -276,11 +280,15 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
 
     cJSON *chunks = cJSON_AddArrayToObject(entry, "chunks");
     XXH3_state_t *hash = XXH3_createState();
-    if (chunks == NULL || hash == NULL) {
+    XXH3_state_t *source_hash = XXH3_createState();
+    if (chunks == NULL || hash == NULL || source_hash == NULL) {
         XXH3_freeState(hash);
+        XXH3_freeState(source_hash);
         return el_fail(err, "out of memory");
     }
     XXH3_128bits_reset(hash);
+    XXH3_128bits_reset(source_hash);
+    size_t size = el_dtype_size(tensor->dtype);
 
     el_error_accum accum = { 0 };
     int exact = 1, any_delta = 0, rc = 0;
@@ -311,7 +319,14 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
                         || add_string(chunk, "codec", job->codec, err) != 0))
             rc = -1;
         if (rc == 0) {
-            XXH3_128bits_update(hash, job->decoded, job->count * el_dtype_size(tensor->dtype));
+            /* The job left its source pages mapped, so the checksum of the
+             * original bytes reads them once more, and only then are they
+             * dropped: no pass over the whole tensor is needed for it. */
+            const uint8_t *src = tensor->data + job->first * size;
+            XXH3_128bits_update(source_hash, src, job->count * size);
+            if (!tensor->derived)
+                el_release_range(src, job->count * size);
+            XXH3_128bits_update(hash, job->decoded, job->count * size);
             el_error_accum_merge(&accum, &job->accum);
             exact &= job->exact;
             any_delta |= job->is_delta;
@@ -325,13 +340,19 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
     el_tensor_release(&ws->models[m], tensor);
 
     XXH128_hash_t h = XXH3_128bits_digest(hash);
+    XXH128_hash_t source_h = XXH3_128bits_digest(source_hash);
     XXH3_freeState(hash);
+    XXH3_freeState(source_hash);
     if (rc != 0)
         return -1;
 
-    char decoded_hash[33];
+    char decoded_hash[33], original_hash[33];
     snprintf(decoded_hash, sizeof decoded_hash, "%016llx%016llx",
              (unsigned long long)h.high64, (unsigned long long)h.low64);
+    snprintf(original_hash, sizeof original_hash, "%016llx%016llx",
+             (unsigned long long)source_h.high64, (unsigned long long)source_h.low64);
+    if (add_string(entry, "xxh3_128", original_hash, err) != 0)
+        return -1;
     el_error_stats stats = { 0.0, 0.0, INFINITY, 0.0 };
     if (!exact || layer->bound.kind != EL_BOUND_LOSSLESS)
         el_error_accum_finish(&accum, &stats);

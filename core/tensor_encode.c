@@ -76,10 +76,9 @@ static int try_coder(const coder *c, const el_tensor *t, const el_layer *layer,
                 layer->abs_bound);
         return 1;
     }
+    /* The writer drops the source pages once it has hashed them. */
     job->codec = c->name;
     job->is_delta = c->delta != NULL;
-    if (!t->derived)
-        el_release_range(src, job->count * size);
     return 0;
 }
 
