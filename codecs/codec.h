@@ -86,10 +86,17 @@ int el_codec_predict_exact(const el_codec *codec, el_dtype dt, const void *src,
  * tensor, few enough that each block stays long for the codecs. */
 #define EL_PREDICT_BLOCKS 8
 
+/* Every block starts at a multiple of this many elements. With the default
+ * sample, whose blocks are multiples of it long too, two copies of a row
+ * keep their distance modulo 64 in the sample, so a copy that bytegroup's
+ * repeat probe sees in the tensor it also sees in the sample. */
+#define EL_PREDICT_ALIGN 64
+
 /* Copies EL_PREDICT_BLOCKS evenly spaced blocks of `block` elements of
  * `size` bytes from src (count elements) into sample. The first block
- * starts at element 0 and the last ends at the last element. Predictions of
- * delta codecs take the same blocks from the tensor and its base. */
+ * starts at element 0 and the last ends within EL_PREDICT_ALIGN elements of
+ * the end. Predictions of delta codecs take the same blocks from the tensor
+ * and its base. */
 void el_predict_gather(const uint8_t *src, size_t count, size_t size, size_t block,
                        uint8_t *sample);
 

@@ -62,6 +62,7 @@ void el_predict_gather(const uint8_t *src, size_t count, size_t size, size_t blo
     for (size_t b = 0; b < EL_PREDICT_BLOCKS; b++) {
         size_t start = span / (EL_PREDICT_BLOCKS - 1) * b
                      + span % (EL_PREDICT_BLOCKS - 1) * b / (EL_PREDICT_BLOCKS - 1);
+        start -= start % EL_PREDICT_ALIGN;
         memcpy(sample + b * block_count * size, src + start * size, block_count * size);
     }
 }

@@ -701,6 +701,37 @@ static void predict_tiny_budget(void **state)
     free(src);
 }
 
+/* Every sample block starts at a multiple of EL_PREDICT_ALIGN elements
+ * inside the tensor, the first at element 0, so that bytegroup's repeat
+ * probe sees the same row copies in a sample as in the tensor. Element i of
+ * the source holds i, which tells where each block came from. */
+static void predict_gather_aligns_blocks(void **state)
+{
+    static const size_t counts[] = { 100000, 65600, 1000003 };
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        size_t count = counts[c];
+        uint32_t *src = malloc(count * sizeof *src);
+        assert_non_null(src);
+        for (size_t i = 0; i < count; i++)
+            src[i] = (uint32_t)i;
+
+        size_t block = 8192;
+        uint32_t *sample = malloc(block * EL_PREDICT_BLOCKS * sizeof *sample);
+        assert_non_null(sample);
+        el_predict_gather((const uint8_t *)src, count, sizeof *src, block, (uint8_t *)sample);
+        for (size_t b = 0; b < EL_PREDICT_BLOCKS; b++) {
+            uint32_t start = sample[b * block];
+            assert_int_equal(start % EL_PREDICT_ALIGN, 0);
+            assert_true(start + block <= count);
+            assert_int_equal(sample[b * block + block - 1], start + block - 1);
+        }
+        assert_int_equal(sample[0], 0);
+        assert_true(sample[(EL_PREDICT_BLOCKS - 1) * block] + block + EL_PREDICT_ALIGN > count);
+        free(sample);
+        free(src);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -725,6 +756,7 @@ int main(void)
         cmocka_unit_test(predict_exact_small),
         cmocka_unit_test(predict_not_applicable),
         cmocka_unit_test(predict_tiny_budget),
+        cmocka_unit_test(predict_gather_aligns_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
