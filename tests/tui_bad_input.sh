@@ -13,37 +13,9 @@ SAMPLE=samples/stories260K.safetensors
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/elves-bad.XXXXXX") || exit 1
 SOCKET="$TMP/tmux.sock"
 SESSION=
-
-
-cleanup() {
-    tmux -S "$SOCKET" kill-server 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-screen() {
-    tmux -S "$SOCKET" capture-pane -p -J -t "$SESSION" 2>/dev/null
-}
-
-fail() {
-    echo "tui_bad_input: FAIL: $*" >&2
-    if [ -n "$SESSION" ]; then
-        echo "--- screen:" >&2
-        screen >&2
-    fi
-    exit 1
-}
-
-wait_for() {
-    tries=$(( ${2:-10} * 10 ))
-    while [ "$tries" -gt 0 ]; do
-        screen | grep -F -q -- "$1" && return 0
-        sleep 0.1
-        tries=$((tries - 1))
-    done
-    fail "timed out after ${2:-10} s waiting for \"$1\""
-}
+TEST_NAME=tui_bad_input
+CAPTURE_FLAGS=-J
+. "$(dirname "$0")/lib/tmux.sh"
 
 command -v tmux >/dev/null 2>&1 || { echo "tui_bad_input: FAIL: tmux is not installed" >&2; exit 1; }
 [ -f "$SAMPLE" ] || { echo "tui_bad_input: FAIL: $SAMPLE not found; run from the repository root" >&2; exit 1; }

@@ -15,36 +15,8 @@ MODEL="$BUILD/samples/synth-base.safetensors"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/elves-exact.XXXXXX") || exit 1
 SOCKET="$TMP/tmux.sock"
 SESSION=exact
-
-cleanup() {
-    tmux -S "$SOCKET" kill-server 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-screen() {
-    tmux -S "$SOCKET" capture-pane -p -t "$SESSION" 2>/dev/null
-}
-
-fail() {
-    echo "tui_exact: FAIL: $*" >&2
-    echo "--- screen:" >&2
-    screen >&2
-    exit 1
-}
-
-# Waits up to $2 seconds (default 10) until the screen matches the
-# extended regular expression $1.
-wait_for() {
-    tries=$(( ${2:-10} * 10 ))
-    while [ "$tries" -gt 0 ]; do
-        screen | grep -E -q -- "$1" && return 0
-        sleep 0.1
-        tries=$((tries - 1))
-    done
-    fail "timed out after ${2:-10} s waiting for \"$1\""
-}
+TEST_NAME=tui_exact
+. "$(dirname "$0")/lib/tmux.sh"
 
 command -v tmux >/dev/null 2>&1 || { echo "tui_exact: FAIL: tmux is not installed" >&2; exit 1; }
 [ -f "$MODEL" ] || { echo "tui_exact: FAIL: $MODEL not found; run make samples" >&2; exit 1; }
@@ -54,8 +26,8 @@ tmux -S "$SOCKET" -f /dev/null new-session -d -s "$SESSION" -x 120 -y 40 \
     || fail "cannot start tmux"
 
 # The row ends with its ratio; without "~" it is exact.
-wait_for 'model\.embed_tokens\.weight .* [~ ][0-9]+\.[0-9]+x *$' 30
-wait_for 'model\.embed_tokens\.weight .* [^~][0-9]+\.[0-9]+x *$' 60
+wait_for_re 'model\.embed_tokens\.weight .* [~ ][0-9]+\.[0-9]+x *$' 30
+wait_for_re 'model\.embed_tokens\.weight .* [^~][0-9]+\.[0-9]+x *$' 60
 screen | grep -E -q 'exact figures|analysing' && fail "progress still shown after the exact pass"
 
 tmux -S "$SOCKET" send-keys -t "$SESSION" q || fail "send-keys q"

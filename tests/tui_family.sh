@@ -20,43 +20,8 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/elves-family.XXXXXX") || exit 1
 # never touches the user's tmux and leaves no socket behind.
 SOCKET="$TMP/tmux.sock"
 SESSION=
-
-cleanup() {
-    tmux -S "$SOCKET" kill-server 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-screen() {
-    tmux -S "$SOCKET" capture-pane -p -t "$SESSION" 2>/dev/null
-}
-
-fail() {
-    echo "tui_family: FAIL: $*" >&2
-    echo "--- screen:" >&2
-    screen >&2
-    exit 1
-}
-
-keys() {
-    tmux -S "$SOCKET" send-keys -t "$SESSION" "$@" || fail "send-keys $*"
-}
-
-type_text() {
-    tmux -S "$SOCKET" send-keys -t "$SESSION" -l "$1" || fail "typing $1"
-}
-
-# Polls the pane until it shows the fixed string $1, for at most $2 seconds.
-wait_for() {
-    tries=$(( ${2:-10} * 10 ))
-    while [ "$tries" -gt 0 ]; do
-        screen | grep -F -q -- "$1" && return 0
-        sleep 0.1
-        tries=$((tries - 1))
-    done
-    fail "timed out after ${2:-10} s waiting for \"$1\""
-}
+TEST_NAME=tui_family
+. "$(dirname "$0")/lib/tmux.sh"
 
 status_line() {
     screen | tail -n 1

@@ -23,38 +23,12 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/elves-first.XXXXXX") || exit 1
 # never touches the user's tmux and leaves no socket behind.
 SOCKET="$TMP/tmux.sock"
 SESSION=first
-
-cleanup() {
-    tmux -S "$SOCKET" kill-server 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-screen() {
-    tmux -S "$SOCKET" capture-pane -p -t "$SESSION" 2>/dev/null
-}
-
-fail() {
-    echo "tui_first_screen: FAIL: $*" >&2
-    echo "--- screen:" >&2
-    screen >&2
-    exit 1
-}
+TEST_NAME=tui_first_screen
+. "$(dirname "$0")/lib/tmux.sh"
 
 # Milliseconds since the epoch (GNU date).
 now_ms() {
     echo $(( $(date +%s%N) / 1000000 ))
-}
-
-wait_for() {
-    tries=$(( ${2:-10} * 10 ))
-    while [ "$tries" -gt 0 ]; do
-        screen | grep -F -q -- "$1" && return 0
-        sleep 0.1
-        tries=$((tries - 1))
-    done
-    fail "timed out after ${2:-10} s waiting for \"$1\""
 }
 
 command -v tmux >/dev/null 2>&1 || { echo "tui_first_screen: FAIL: tmux is not installed" >&2; exit 1; }
