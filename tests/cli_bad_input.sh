@@ -69,5 +69,15 @@ set +e
 [ $? -eq 2 ] || fail "compress without -o should exit 2"
 "$ELVES" compress "$sample" -o "$tmp/y.elves" --bound abs:-1 >/dev/null 2>&1
 [ $? -eq 2 ] || fail "a negative bound should exit 2"
+# -T takes a whole number from 1 to 64 on every command; "2x" once passed
+# as 2.
+for args in "inspect $sample -T 0" "compress $sample -o $tmp/y.elves -T 2x" \
+            "restore $tmp/cut.elves -o $tmp/x -T 65" "verify $tmp/cut.elves -T x"; do
+    # $args is split on purpose into the command's words.
+    # shellcheck disable=SC2086
+    err=$("$ELVES" $args 2>&1 >/dev/null)
+    [ $? -eq 2 ] || fail "elves $args should exit 2"
+    echo "$err" | grep -q 'invalid -T' || fail "elves $args: no \"invalid -T\" message: $err"
+done
 set -e
 echo "ok bad input"
