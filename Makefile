@@ -54,7 +54,7 @@ $(BUILD)/libelves.a: $(CORE_OBJ) $(UI_OBJ)
 $(ELVES): $(BUILD)/ui/main.o $(BUILD)/libelves.a
 	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/testdir.h $(BUILD)/libelves.a
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/testdir.h tests/float_fill.h $(BUILD)/libelves.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(BUILD)/libelves.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 # cmocka's test callbacks take a `void **state` that most tests ignore, so

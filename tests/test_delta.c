@@ -10,6 +10,7 @@
 
 #include "../codecs/delta.h"
 #include "../codecs/measure.h"
+#include "float_fill.h"
 #include "testutil.h"
 
 static const el_dtype float_dtypes[] = {EL_F64, EL_F32, EL_F16, EL_BF16};
@@ -20,15 +21,6 @@ static const double bounds[] = {0x1p-24, 1e-5, 1e-4, 1e-3};
 
 #define MAX_COUNT 4096
 
-/* A quiet NaN with payload, a signalling one and a negative one per float
- * dtype: F64, F32, F16, BF16. */
-static const uint64_t nan_patterns[][3] = {
-    {UINT64_C(0x7ff8000000000123), UINT64_C(0x7ff0000000000001), UINT64_C(0xfff8000000abcdef)},
-    {0x7fc12345, 0x7f800001, 0xffc00abc},
-    {0x7e01, 0x7c01, 0xfe23},
-    {0x7fc1, 0x7f81, 0xffa3},
-};
-
 /* How a fine-tune differs from its base in the generated pairs. */
 typedef enum variant {
     VARIANT_IDENTICAL,
@@ -36,27 +28,6 @@ typedef enum variant {
     VARIANT_DIFFERENT, /* an unrelated tensor */
     VARIANT_COUNT
 } variant;
-
-static size_t nan_row(el_dtype dt)
-{
-    switch (dt) {
-    case EL_F64:
-        return 0;
-    case EL_F32:
-        return 1;
-    case EL_F16:
-        return 2;
-    default:
-        return 3;
-    }
-}
-
-static void put_bits(el_dtype dt, uint8_t *dst, size_t i, uint64_t v)
-{
-    size_t size = el_dtype_size(dt);
-    for (size_t k = 0; k < size; k++)
-        dst[i * size + k] = (uint8_t)(v >> (8 * k));
-}
 
 static uint64_t get_bits(el_dtype dt, const uint8_t *src, size_t i)
 {
