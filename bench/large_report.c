@@ -151,8 +151,8 @@ static void print_compress(FILE *out, const bench_report *r)
             continue;
         double ratio = x->compress[ONE].ok && x->container_bytes
                        ? (double)r->model_bytes / (double)x->container_bytes : 0;
-        double one = mbps(r->model_bytes, &x->compress[ONE]);
-        double all = mbps(r->model_bytes, &x->compress[ALL]);
+        double one_thread = mbps(r->model_bytes, &x->compress[ONE]);
+        double all_threads = mbps(r->model_bytes, &x->compress[ALL]);
         /* ELF's bound depends on the model's dtypes: show the one used. */
         const char *bound = r->configs[c].bound;
         char label[128];
@@ -163,9 +163,10 @@ static void print_compress(FILE *out, const bench_report *r)
         fprintf(out, "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n", label,
                 ratio > 0 ? ratio_cell(ratio, 1).text : "-", ratio_cell(ratio, z3_ratio).text,
                 speed_cell(r->model_bytes, &x->compress[ONE]).text,
-                speed_cell(r->model_bytes, &x->compress[ALL]).text, ratio_cell(all, one).text,
-                ratio_cell(one, mbps(z3->input_bytes, &z3->compress[ONE])).text,
-                ratio_cell(all, mbps(z3->input_bytes, &z3->compress[ALL])).text,
+                speed_cell(r->model_bytes, &x->compress[ALL]).text,
+                ratio_cell(all_threads, one_thread).text,
+                ratio_cell(one_thread, mbps(z3->input_bytes, &z3->compress[ONE])).text,
+                ratio_cell(all_threads, mbps(z3->input_bytes, &z3->compress[ALL])).text,
                 rss_cell(&x->compress[ONE]).text, rss_cell(&x->compress[ALL]).text,
                 yes_no(x->containers_equal));
     }
@@ -186,15 +187,16 @@ static void print_restore(FILE *out, const bench_report *r)
         const codec_result *x = &r->codecs[c];
         if (!x->ran)
             continue;
-        double one = mbps(r->model_bytes, &x->restore[ONE]);
-        double all = mbps(r->model_bytes, &x->restore[ALL]);
+        double one_thread = mbps(r->model_bytes, &x->restore[ONE]);
+        double all_threads = mbps(r->model_bytes, &x->restore[ALL]);
         const char *equals = yes_no(x->restore_matches_model);
         if (r->configs[c].bound != NULL && x->restore_matches_model == 0)
             equals = "no (lossy)";
         fprintf(out, "| %s | %s | %s | %s | %s / %s | %s / %s | %s | %s |\n",
                 r->configs[c].label, speed_cell(r->model_bytes, &x->restore[ONE]).text,
-                speed_cell(r->model_bytes, &x->restore[ALL]).text, ratio_cell(all, one).text,
-                ratio_cell(one, zd).text, ratio_cell(all, zd).text,
+                speed_cell(r->model_bytes, &x->restore[ALL]).text,
+                ratio_cell(all_threads, one_thread).text,
+                ratio_cell(one_thread, zd).text, ratio_cell(all_threads, zd).text,
                 rss_cell(&x->restore[ONE]).text, rss_cell(&x->restore[ALL]).text,
                 yes_no(x->restores_equal), equals);
     }

@@ -282,9 +282,9 @@ typedef struct zstd_job {
     int level, workers;
 } zstd_job;
 
-static int fail_child(const char *what, const char *detail)
+static int fail_child(const char *step, const char *detail)
 {
-    fprintf(stderr, "large_bench: %s: %s\n", what, detail);
+    fprintf(stderr, "large_bench: %s: %s\n", step, detail);
     return 1;
 }
 

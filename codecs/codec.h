@@ -70,13 +70,13 @@ int el_codec_predict(const el_codec *codec, el_dtype dt, const void *src,
                      size_t count, const el_codec_params *params,
                      size_t sample_bytes, el_prediction *out, el_error *err);
 
-/* Computes the exact prediction of codec on count elements at src: encodes
- * them in chunks of chunk_count elements, as an export stores them, adds up
- * the payloads and measures the error of every chunk when the codec's
- * error depends on the data. After each chunk it calls done(ctx, first, n)
- * with the chunk's element range, when done is not NULL; a non-zero return
- * stops the work, and the function returns 1 without a result. Returns 0
- * with *out filled, or -1 with err set. */
+/* Computes the exact prediction of codec on count elements at src. It
+ * encodes them in chunks of chunk_count elements, as an export stores them,
+ * adds up the payloads, and measures each chunk's error when the codec's
+ * error depends on the data. After each chunk it calls done(ctx, first, n),
+ * unless done is NULL. A non-zero return from done stops the work, and the
+ * function then returns 1 without a result. Returns 0 with *out filled, or
+ * -1 with err set. */
 int el_codec_predict_exact(const el_codec *codec, el_dtype dt, const void *src,
                            size_t count, const el_codec_params *params, size_t chunk_count,
                            int (*done)(void *ctx, size_t first, size_t n), void *ctx,
@@ -86,10 +86,10 @@ int el_codec_predict_exact(const el_codec *codec, el_dtype dt, const void *src,
  * tensor, few enough that each block stays long for the codecs. */
 #define EL_PREDICT_BLOCKS 8
 
-/* Every block starts at a multiple of this many elements. With the default
- * sample, whose blocks are multiples of it long too, two copies of a row
- * keep their distance modulo 64 in the sample, so a copy that bytegroup's
- * repeat probe sees in the tensor it also sees in the sample. */
+/* Alignment of every sample block's start, in elements. The default
+ * sample's blocks are multiples of it long too, so two copies of a row keep
+ * their distance modulo 64 in the sample. bytegroup's repeat probe then
+ * finds the same copies in a sample as in the tensor. */
 #define EL_PREDICT_ALIGN 64
 
 /* Copies EL_PREDICT_BLOCKS evenly spaced blocks of `block` elements of

@@ -205,9 +205,9 @@ static size_t packed_bytes(size_t count, int width)
     return count / 8 * (size_t)width + (count % 8 * (size_t)width + 7) / 8;
 }
 
-/* Appends n code words of `width` bits, MSB first. Widths that are whole
- * bytes (24 for F32, 8 for BF16) take a direct path; the writer then never
- * holds pending bits. */
+/* Appends n code words of `width` bits, MSB first. When the width is whole
+ * bytes (24 for F32, 8 for BF16) and no bits are pending, the words are
+ * written byte by byte without the bit writer. */
 static void pack_words(bit_writer *w, const uint64_t *codes, size_t n, int width)
 {
     if (width % 8 == 0 && w->n == 0) {

@@ -29,8 +29,8 @@ void el_elf_words_end(el_elf_words_ctx *ctx);
 
 /* Computes the code words of n elements at src: codes[i] = sign << m | q
  * with q = round(|w| * 2^m), ties to even. NaN, infinities, |w| >= 1 and
- * weights whose q rounds up to 2^m are outliers: their code word is 0 and
- * their index goes to outliers[] in increasing order. Returns the number
+ * weights whose q rounds up to 2^m are outliers. Their code word is 0 and
+ * their index goes to outliers[], in increasing order. Returns the number
  * of outliers. */
 size_t el_elf_words(const el_elf_words_ctx *ctx, const void *src, size_t n, uint64_t *codes,
                     size_t *outliers);

@@ -56,7 +56,7 @@ struct el_analysis {
 
     /* Exact predictions. A layer's worker writes exact_bound before it
      * publishes the layer as ready, and a refining worker writes exact[]
-     * before it publishes EXACT_STORED; the owner reads both after an
+     * before it publishes EXACT_STORED. The owner reads both after an
      * acquire load of exact_state. */
     int refine;               /* ws->refine when the analysis started */
     int zstd_level;           /* ws->zstd_level when the analysis started */

@@ -45,9 +45,9 @@ typedef struct writer {
     size_t window;         /* chunks submitted ahead of the one being written */
     el_pool *pool;
 
-    /* Chunks in flight, oldest at ring[head], and what comes next: the
-     * current model's tensors that get chunks, in writing order, so that
-     * the pool runs ahead into the next tensor while one is written. */
+    /* Chunks in flight, oldest at ring[head], and the plan: the current
+     * model's tensors that get chunks, in writing order. The pool runs
+     * ahead into the next tensor while one is written. */
     const el_workspace *ws;
     size_t model;
     el_chunk_job *ring;    /* window slots */

@@ -499,10 +499,9 @@ static int empty_run(const scan *sc, uint32_t v)
     return any == 0;
 }
 
-/* Folds hist16 into the exponent histogram and the upper byte planes, and,
- * for the 16-bit formats, into every other statistic: each pattern is one
- * value, so min, max, mean and the squared deviations of the counted
- * elements come exactly from the counts. */
+/* Folds hist16 into the exponent histogram and the upper byte planes. For
+ * the 16-bit formats each pattern is one value, so it also gives min, max,
+ * mean and squared deviations of the counted elements exactly. */
 static void fold_hist16(scan *sc, el_dtype dtype)
 {
     const int half = dtype != EL_F32;

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Compressing and restoring a generated model of about 120 MB, and a model
-# of one 160 MB tensor, stays within a small memory budget: the peak
-# resident memory of each run, read through getrusage by rss_of, must stay
-# under the budget.
+# Checks that compress and restore of a generated 120 MB model, and
+# inspect, compress and restore of a model of one 160 MB tensor, stay within
+# a small memory budget. rss_of reads each run's peak resident memory
+# through getrusage.
 set -eu
 : "${ELVES:?set ELVES to the elves binary}"
 : "${BUILD:?set BUILD to the build folder}"

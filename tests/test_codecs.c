@@ -702,9 +702,8 @@ static void predict_tiny_budget(void **state)
 }
 
 /* Every sample block starts at a multiple of EL_PREDICT_ALIGN elements
- * inside the tensor, the first at element 0, so that bytegroup's repeat
- * probe sees the same row copies in a sample as in the tensor. Element i of
- * the source holds i, which tells where each block came from. */
+ * inside the tensor, the first at element 0. Element i of the source is i,
+ * which tells where each block came from. */
 static void predict_gather_aligns_blocks(void **state)
 {
     static const size_t counts[] = { 100000, 65600, 1000003 };

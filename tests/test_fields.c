@@ -78,9 +78,9 @@ static void fields_constant_is_tiny(void **state)
 }
 
 /* Bell-shaped weights: fields must beat bytegroup's entropy-coded byte
- * planes, except on F16, where the per-exponent tables of the 3-bit sign
- * and low mantissa field cost about as much as they save, and on F64, whose
- * extra mantissa bytes neither can shrink. There fields may lose up to 1%. */
+ * planes. On F16 the per-exponent tables of the 3-bit sign and low mantissa
+ * field cost about as much as they save, and F64's extra mantissa bytes
+ * neither codec can shrink, so there fields may lose up to 1%. */
 static void fields_smaller_than_bytegroup(void **state)
 {
     size_t n = 50000;
