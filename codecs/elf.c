@@ -12,15 +12,17 @@
  * rounds up to 2^m (|w| + 1 would round to 2.0) are outliers, stored
  * verbatim with their indices. Outlier slots get code word 0.
  *
- * "elf" layout: one zstd frame holding every code word bit-packed MSB first,
- * then the outlier list.
- * "elf-m" layout: u8 m, one varint frame length per code byte plane and one
- * for the outlier list, then the frames. The code words are split into
- * ceil((m + 1) / 8) little-endian byte planes, each its own zstd frame.
+ * Layout of both: u8 m, one varint frame length per code byte plane and
+ * one for the outlier list, then the frames. The code words are split into
+ * ceil((m + 1) / 8) little-endian byte planes, each its own zstd frame;
+ * planes that zstd cannot shrink are raw-block frames. "elf" always has m
+ * equal to the dtype's mantissa width; it also decodes an older layout,
+ * described above decode_packed.
  * Outlier list: varint count, varint index deltas (the first is the index
  * itself), then the raw little-endian elements. */
 #include "codec.h"
 #include "elf_words.h"
+#include "entropy.h"
 #include "zstd_frame.h"
 
 #include <math.h>
@@ -157,218 +159,42 @@ static int outliers_apply(el_reader *r, el_dtype dt, void *dst, size_t count, el
     return 0;
 }
 
-/* ---- elf: bit-packed code words ---- */
+/* ---- code word planes, shared by elf and elf-m ---- */
 
-typedef struct bit_writer {
-    uint8_t *p;
-    uint64_t acc;
-    int n; /* pending bits in the low end of acc, always < 8 between calls */
-} bit_writer;
-
-static void bits_put(bit_writer *w, uint64_t code, int width)
-{
-    w->acc = w->acc << width | code;
-    w->n += width;
-    while (w->n >= 8) {
-        w->n -= 8;
-        *w->p++ = (uint8_t)(w->acc >> w->n);
-    }
-}
-
-static void bits_flush(bit_writer *w)
-{
-    if (w->n > 0)
-        *w->p++ = (uint8_t)(w->acc << (8 - w->n));
-    w->n = 0;
-}
-
-typedef struct bit_reader {
-    const uint8_t *p;
-    uint64_t acc;
-    int n;
-} bit_reader;
-
-static uint64_t bits_get(bit_reader *r, int width)
-{
-    while (r->n < width) {
-        r->acc = r->acc << 8 | *r->p++;
-        r->n += 8;
-    }
-    r->n -= width;
-    return r->acc >> r->n & ((UINT64_C(1) << width) - 1);
-}
-
-/* Bytes of count code words of width bits, without overflowing the product
- * count * width. */
-static size_t packed_bytes(size_t count, int width)
-{
-    return count / 8 * (size_t)width + (count % 8 * (size_t)width + 7) / 8;
-}
-
-/* Appends n code words of `width` bits, MSB first. When the width is whole
- * bytes (24 for F32, 8 for BF16) and no bits are pending, the words are
- * written byte by byte without the bit writer. */
-static void pack_words(bit_writer *w, const uint64_t *codes, size_t n, int width)
-{
-    if (width % 8 == 0 && w->n == 0) {
-        const int nbytes = width / 8;
-        for (size_t i = 0; i < n; i++)
-            for (int b = nbytes - 1; b >= 0; b--)
-                *w->p++ = (uint8_t)(codes[i] >> (8 * b));
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        bits_put(w, codes[i], width);
-}
-
-static int elf_encode(el_dtype dt, const void *src, size_t count,
-                      const el_codec_params *params, el_buf *out, el_error *err)
-{
-    size_t bytes;
-    if (el_tensor_bytes(dt, count, &bytes, err) != 0)
-        return -1;
-    if (!elf_supports(dt))
-        return el_fail(err, "elf cannot encode %s tensors: use F64, F32, F16 or BF16",
-                       el_dtype_name(dt));
-
-    size_t size = el_dtype_size(dt);
-    int m = el_dtype_float_layout(dt).mantissa_bits;
-    size_t packed_len = packed_bytes(count, m + 1);
-
-    el_buf content = {0};
-    uint64_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
-    size_t *found = malloc(EL_ELF_BLOCK * sizeof *found);
-    if (codes == NULL || found == NULL || el_buf_reserve(&content, packed_len, err) != 0) {
-        free(codes);
-        free(found);
-        el_buf_free(&content);
-        return el_fail(err, "out of memory for %zu bytes of elf code words", packed_len);
-    }
-
-    bit_writer bw = {content.data, 0, 0};
-    outlier_list outliers = {0};
-    el_elf_words_ctx words;
-    el_elf_words_begin(&words, dt, m, count);
-    int rc = 0;
-    for (size_t i = 0; i < count && rc == 0; i += EL_ELF_BLOCK) {
-        size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
-        const uint8_t *block = (const uint8_t *)src + i * size;
-        size_t k = el_elf_words(&words, block, n, codes, found);
-        for (size_t j = 0; j < k && rc == 0; j++)
-            rc = outliers_add(&outliers, block + found[j] * size, size, i + found[j], err);
-        pack_words(&bw, codes, n, m + 1);
-    }
-    bits_flush(&bw);
-    content.len = packed_len;
-    el_elf_words_end(&words);
-    free(codes);
-    free(found);
-
-    if (rc == 0)
-        rc = outliers_write(&outliers, &content, err);
-    if (rc == 0)
-        rc = el_zstd_append_frame(out, content.data, content.len, params->zstd_level, err);
-    outliers_free(&outliers);
-    el_buf_free(&content);
-    return rc;
-}
-
-/* Writes every packed code word to dst. The m + 1 bit width keeps q below
- * 2^m, so only the padding at the end needs checking. */
-static int elf_unpack(const uint8_t *packed, el_dtype dt, void *dst, size_t count, int m,
-                      el_error *err)
-{
-    uint64_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
-    if (codes == NULL)
-        return el_fail(err, "out of memory for a block of elf code words");
-
-    const int width = m + 1;
-    bit_reader br = {packed, 0, 0};
-    for (size_t i = 0; i < count; i += EL_ELF_BLOCK) {
-        size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
-        if (width % 8 == 0) {
-            for (size_t j = 0; j < n; j++) {
-                uint64_t code = 0;
-                for (int b = 0; b < width / 8; b++)
-                    code = code << 8 | *br.p++;
-                codes[j] = code;
-            }
-        } else {
-            for (size_t j = 0; j < n; j++)
-                codes[j] = bits_get(&br, width);
-        }
-        el_elf_values(dt, codes, n, m, dst, i);
-    }
-    free(codes);
-
-    if (br.n > 0 && (br.acc & ((UINT64_C(1) << br.n) - 1)) != 0)
-        return el_fail(err, "elf code words end with %d nonzero padding bits", br.n);
-    return 0;
-}
-
-static int elf_decode(el_dtype dt, const void *payload, size_t payload_len,
-                      void *dst, size_t count, el_error *err)
-{
-    size_t bytes;
-    if (el_tensor_bytes(dt, count, &bytes, err) != 0)
-        return -1;
-    if (!elf_supports(dt))
-        return el_fail(err, "elf cannot decode %s tensors: use F64, F32, F16 or BF16",
-                       el_dtype_name(dt));
-
-    int m = el_dtype_float_layout(dt).mantissa_bits;
-    size_t packed_len = packed_bytes(count, m + 1);
-    size_t list_max = outliers_max_bytes(count, el_dtype_size(dt));
-    size_t max_len = list_max > SIZE_MAX - packed_len ? SIZE_MAX : packed_len + list_max;
-
-    size_t content_len;
-    if (el_zstd_frame_content_size(payload, payload_len, max_len, &content_len, err) != 0)
-        return el_fail_context(err, "elf payload");
-    if (content_len < packed_len)
-        return el_fail(err, "elf payload contains %zu bytes, fewer than the %zu bytes of code words",
-                       content_len, packed_len);
-
-    uint8_t *content = malloc(content_len ? content_len : 1);
-    if (content == NULL)
-        return el_fail(err, "out of memory decoding %zu bytes of elf payload", content_len);
-
-    int rc = el_zstd_decode_frame(payload, payload_len, content, content_len, err);
-    if (rc == 0)
-        rc = elf_unpack(content, dt, dst, count, m, err);
-    if (rc == 0) {
-        el_reader r = {content + packed_len, content_len - packed_len, 0};
-        rc = outliers_apply(&r, dt, dst, count, err);
-    }
-    free(content);
-    return rc == 0 ? 0 : el_fail_context(err, "elf payload");
-}
-
-/* ---- elf-m: code words in byte planes ---- */
-
-static int elf_m_bits(el_dtype dt, const el_codec_params *params, int *m, el_error *err)
-{
-    if (!elf_supports(dt))
-        return el_fail(err, "elf-m cannot handle %s tensors: use F64, F32, F16 or BF16",
-                       el_dtype_name(dt));
-
-    *m = el_elf_bits_for_bound(dt, params->abs_bound);
-    if (*m < 0) {
-        int max_bits = el_elf_max_bits(dt);
-        return el_fail(err, "abs bound %g is invalid for elf-m on %s: use a bound of at least 2^-%d (%g)",
-                       params->abs_bound, el_dtype_name(dt), max_bits + 1,
-                       ldexp(1.0, -(max_bits + 1)));
-    }
-    return 0;
-}
+/* Planes whose sampled order-0 entropy is above this many bits per byte
+ * are stored: zstd would save under 1.25% of them. An 8 KiB sample of
+ * uniform bytes measures about 0.02 bits low. */
+#define STORE_BITS 7.9
+#define SAMPLE_BLOCKS 16
+#define SAMPLE_BLOCK 512 /* bytes */
 
 static size_t plane_count(int m)
 {
     return (size_t)(m + 1 + 7) / 8;
 }
 
+/* Returns whether a plane looks uniform. The low planes of ELF code words
+ * hold the least significant mantissa bits, which often are, and then the
+ * zstd stage gains nothing. The estimate comes from a sample. */
+static int plane_is_noise(const uint8_t *plane, size_t count)
+{
+    if (count < SAMPLE_BLOCKS * SAMPLE_BLOCK)
+        return 0;
+
+    uint32_t total[256] = {0};
+    for (size_t j = 0; j < SAMPLE_BLOCKS; j++) {
+        size_t first = j * (count - SAMPLE_BLOCK) / (SAMPLE_BLOCKS - 1);
+        uint32_t in_block[256];
+        el_entropy_histogram(plane + first, SAMPLE_BLOCK, in_block);
+        for (int s = 0; s < 256; s++)
+            total[s] += in_block[s];
+    }
+    return el_entropy_of_histogram(total, SAMPLE_BLOCKS * SAMPLE_BLOCK) > STORE_BITS;
+}
+
 /* Fills the code word planes and collects the outliers. */
-static int elf_m_split(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *planes,
-                       outlier_list *outliers, el_error *err)
+static int split(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *planes,
+                 outlier_list *outliers, el_error *err)
 {
     size_t size = el_dtype_size(dt);
     el_buf found = {0};
@@ -380,56 +206,72 @@ static int elf_m_split(el_dtype dt, const uint8_t *src, size_t count, int m, uin
     return rc;
 }
 
-static int elf_m_encode(el_dtype dt, const void *src, size_t count,
-                        const el_codec_params *params, el_buf *out, el_error *err)
+/* Appends the planes layout of the file comment for m fraction bits.
+ * The frame lengths come first, so compressed planes wait in buffers of
+ * their own. Raw-block frames have a known length, so they are written
+ * to out straight from the planes.
+ *
+ * Code word planes hold few repeated strings. At the default levels, up to
+ * 3, they are coded as literals only: on the F32 and BF16 real models that
+ * was as small as level 1 and about 1.3x faster, while level 3 was 3 to 4x
+ * slower than level 1 and larger. Higher levels, which a user sets to
+ * trade speed for size, are kept. */
+static int encode_planes(el_dtype dt, const void *src, size_t count, int m, int level,
+                         el_buf *out, el_error *err)
 {
-    size_t bytes;
-    int m = 0;
-    if (el_tensor_bytes(dt, count, &bytes, err) != 0 || elf_m_bits(dt, params, &m, err) != 0)
-        return -1;
-
     /* nplanes <= element size, because m + 1 <= 8 * size - 1. */
     size_t nplanes = plane_count(m);
-    uint8_t *planes = malloc(bytes ? nplanes * count : 1);
+    uint8_t *planes = malloc(count ? nplanes * count : 1);
     if (planes == NULL)
         return el_fail(err, "out of memory for %zu code word planes of %zu bytes", nplanes, count);
 
     outlier_list outliers = {0};
     el_buf list = {0};
-    el_buf frames = {0};
+    el_buf frames[ELF_MAX_PLANES + 1] = {{0}};
+    int raw[ELF_MAX_PLANES] = {0};
     size_t lengths[ELF_MAX_PLANES + 1];
-    int rc = elf_m_split(dt, src, count, m, planes, &outliers, err);
+    int rc = split(dt, src, count, m, planes, &outliers, err);
     for (size_t j = 0; j < nplanes && rc == 0; j++) {
-        size_t before = frames.len;
-        rc = el_zstd_append_frame(&frames, planes + j * count, count, params->zstd_level, err);
-        lengths[j] = frames.len - before;
+        const uint8_t *plane = planes + j * count;
+        raw[j] = plane_is_noise(plane, count);
+        if (raw[j])
+            lengths[j] = el_zstd_raw_frame_size(count);
+        else if (level <= 3)
+            rc = el_zstd_append_literals_frame(&frames[j], plane, count, err);
+        else
+            rc = el_zstd_append_frame(&frames[j], plane, count, level, err);
+        if (!raw[j])
+            lengths[j] = frames[j].len;
     }
     if (rc == 0)
         rc = outliers_write(&outliers, &list, err);
-    if (rc == 0) {
-        size_t before = frames.len;
-        rc = el_zstd_append_frame(&frames, list.data, list.len, params->zstd_level, err);
-        lengths[nplanes] = frames.len - before;
-    }
+    if (rc == 0)
+        rc = el_zstd_append_frame(&frames[nplanes], list.data, list.len, level, err);
+    lengths[nplanes] = frames[nplanes].len;
 
     if (rc == 0)
         rc = el_buf_append_u8(out, (uint8_t)m, err);
     for (size_t j = 0; j <= nplanes && rc == 0; j++)
         rc = el_buf_append_varint(out, lengths[j], err);
-    if (rc == 0)
-        rc = el_buf_append(out, frames.data, frames.len, err);
+    for (size_t j = 0; j <= nplanes && rc == 0; j++) {
+        if (j < nplanes && raw[j])
+            rc = el_zstd_append_raw_frame(out, planes + j * count, count, err);
+        else
+            rc = el_buf_append(out, frames[j].data, frames[j].len, err);
+    }
 
     free(planes);
     outliers_free(&outliers);
     el_buf_free(&list);
-    el_buf_free(&frames);
+    for (size_t j = 0; j <= nplanes; j++)
+        el_buf_free(&frames[j]);
     return rc;
 }
 
 /* Reads m and the frame lengths, checking that the frames fill the rest of
  * the payload exactly. */
-static int elf_m_read_header(el_reader *r, el_dtype dt, int *m, uint64_t *lengths,
-                             el_error *err)
+static int read_planes_header(el_reader *r, el_dtype dt, int *m, uint64_t *lengths,
+                              el_error *err)
 {
     uint8_t stored;
     if (el_read_u8(r, &stored, err) != 0)
@@ -457,8 +299,8 @@ static int elf_m_read_header(el_reader *r, el_dtype dt, int *m, uint64_t *length
     return 0;
 }
 
-static int elf_m_decode_outliers(const uint8_t *frame, size_t frame_len, el_dtype dt,
-                                 void *dst, size_t count, el_error *err)
+static int decode_outlier_frame(const uint8_t *frame, size_t frame_len, el_dtype dt,
+                                void *dst, size_t count, el_error *err)
 {
     size_t max_len = outliers_max_bytes(count, el_dtype_size(dt));
     size_t list_len;
@@ -478,24 +320,18 @@ static int elf_m_decode_outliers(const uint8_t *frame, size_t frame_len, el_dtyp
     return rc == 0 ? 0 : el_fail_context(err, "outlier list");
 }
 
-static int elf_m_decode(el_dtype dt, const void *payload, size_t payload_len,
-                        void *dst, size_t count, el_error *err)
+/* Decodes the planes layout; *m receives the m it records, which the
+ * caller checks when only one m is valid. */
+static int decode_planes(el_dtype dt, const void *payload, size_t payload_len, void *dst,
+                         size_t count, int *m, el_error *err)
 {
-    size_t bytes;
-    if (el_tensor_bytes(dt, count, &bytes, err) != 0)
-        return -1;
-    if (!elf_supports(dt))
-        return el_fail(err, "elf-m cannot decode %s tensors: use F64, F32, F16 or BF16",
-                       el_dtype_name(dt));
-
     el_reader r = {payload, payload_len, 0};
-    int m = 0;
     uint64_t lengths[ELF_MAX_PLANES + 1];
-    if (elf_m_read_header(&r, dt, &m, lengths, err) != 0)
-        return el_fail_context(err, "elf-m header");
+    if (read_planes_header(&r, dt, m, lengths, err) != 0)
+        return el_fail_context(err, "header");
 
-    size_t nplanes = plane_count(m);
-    uint8_t *planes = malloc(bytes ? nplanes * count : 1);
+    size_t nplanes = plane_count(*m);
+    uint8_t *planes = malloc(count ? nplanes * count : 1);
     if (planes == NULL)
         return el_fail(err, "out of memory for %zu code word planes of %zu bytes", nplanes, count);
 
@@ -507,13 +343,188 @@ static int elf_m_decode(el_dtype dt, const void *payload, size_t payload_len,
             el_fail_context(err, "code word plane %zu", j);
     }
     if (rc == 0)
-        rc = el_elf_join_planes(planes, nplanes, count, dt, m, dst, err);
+        rc = el_elf_join_planes(planes, nplanes, count, dt, *m, dst, err);
     if (rc == 0) {
         const uint8_t *frame = el_read_span(&r, (size_t)lengths[nplanes], err);
-        rc = elf_m_decode_outliers(frame, (size_t)lengths[nplanes], dt, dst, count, err);
+        rc = decode_outlier_frame(frame, (size_t)lengths[nplanes], dt, dst, count, err);
     }
     free(planes);
-    return rc == 0 ? 0 : el_fail_context(err, "elf-m payload");
+    return rc;
+}
+
+/* ---- elf ---- */
+
+/* The layout before code words were split into planes: one zstd frame of
+ * every code word bit-packed MSB first, then the outlier list. Only
+ * decoded, so that containers written with it still restore. */
+
+typedef struct bit_reader {
+    const uint8_t *p;
+    uint64_t acc;
+    int n;
+} bit_reader;
+
+static uint64_t bits_get(bit_reader *r, int width)
+{
+    while (r->n < width) {
+        r->acc = r->acc << 8 | *r->p++;
+        r->n += 8;
+    }
+    r->n -= width;
+    return r->acc >> r->n & ((UINT64_C(1) << width) - 1);
+}
+
+/* Bytes of count code words of width bits, without overflowing the product
+ * count * width. */
+static size_t packed_bytes(size_t count, int width)
+{
+    return count / 8 * (size_t)width + (count % 8 * (size_t)width + 7) / 8;
+}
+
+/* Writes every packed code word to dst. The m + 1 bit width keeps q below
+ * 2^m, so only the padding at the end needs checking. */
+static int unpack_words(const uint8_t *packed, el_dtype dt, void *dst, size_t count, int m,
+                        el_error *err)
+{
+    uint64_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
+    if (codes == NULL)
+        return el_fail(err, "out of memory for a block of elf code words");
+
+    bit_reader br = {packed, 0, 0};
+    for (size_t i = 0; i < count; i += EL_ELF_BLOCK) {
+        size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
+        for (size_t j = 0; j < n; j++)
+            codes[j] = bits_get(&br, m + 1);
+        el_elf_values(dt, codes, n, m, dst, i);
+    }
+    free(codes);
+
+    if (br.n > 0 && (br.acc & ((UINT64_C(1) << br.n) - 1)) != 0)
+        return el_fail(err, "elf code words end with %d nonzero padding bits", br.n);
+    return 0;
+}
+
+static int decode_packed(el_dtype dt, const void *payload, size_t payload_len, void *dst,
+                         size_t count, el_error *err)
+{
+    int m = el_dtype_float_layout(dt).mantissa_bits;
+    size_t packed_len = packed_bytes(count, m + 1);
+    size_t list_max = outliers_max_bytes(count, el_dtype_size(dt));
+    size_t max_len = list_max > SIZE_MAX - packed_len ? SIZE_MAX : packed_len + list_max;
+
+    size_t content_len;
+    if (el_zstd_frame_content_size(payload, payload_len, max_len, &content_len, err) != 0)
+        return -1;
+    if (content_len < packed_len)
+        return el_fail(err, "payload contains %zu bytes, fewer than the %zu bytes of code words",
+                       content_len, packed_len);
+
+    uint8_t *content = malloc(content_len ? content_len : 1);
+    if (content == NULL)
+        return el_fail(err, "out of memory decoding %zu bytes of elf payload", content_len);
+
+    int rc = el_zstd_decode_frame(payload, payload_len, content, content_len, err);
+    if (rc == 0)
+        rc = unpack_words(content, dt, dst, count, m, err);
+    if (rc == 0) {
+        el_reader r = {content + packed_len, content_len - packed_len, 0};
+        rc = outliers_apply(&r, dt, dst, count, err);
+    }
+    free(content);
+    return rc;
+}
+
+static int elf_encode(el_dtype dt, const void *src, size_t count,
+                      const el_codec_params *params, el_buf *out, el_error *err)
+{
+    size_t bytes;
+    if (el_tensor_bytes(dt, count, &bytes, err) != 0)
+        return -1;
+    if (!elf_supports(dt))
+        return el_fail(err, "elf cannot encode %s tensors: use F64, F32, F16 or BF16",
+                       el_dtype_name(dt));
+
+    int m = el_dtype_float_layout(dt).mantissa_bits;
+    return encode_planes(dt, src, count, m, params->zstd_level, out, err);
+}
+
+/* A planes payload starts with m, the dtype's mantissa width (at most 52);
+ * a packed one with the zstd magic, whose first byte is 0x28 (40), which
+ * no dtype has as its mantissa width. */
+static int is_packed_layout(const uint8_t *payload, size_t payload_len)
+{
+    static const uint8_t magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    return payload_len >= 4 && memcmp(payload, magic, 4) == 0;
+}
+
+static int elf_decode(el_dtype dt, const void *payload, size_t payload_len,
+                      void *dst, size_t count, el_error *err)
+{
+    size_t bytes;
+    if (el_tensor_bytes(dt, count, &bytes, err) != 0)
+        return -1;
+    if (!elf_supports(dt))
+        return el_fail(err, "elf cannot decode %s tensors: use F64, F32, F16 or BF16",
+                       el_dtype_name(dt));
+
+    if (is_packed_layout(payload, payload_len)) {
+        if (decode_packed(dt, payload, payload_len, dst, count, err) != 0)
+            return el_fail_context(err, "elf payload");
+        return 0;
+    }
+
+    int want = el_dtype_float_layout(dt).mantissa_bits;
+    int m = want;
+    if (decode_planes(dt, payload, payload_len, dst, count, &m, err) != 0)
+        return el_fail_context(err, "elf payload");
+    if (m != want)
+        return el_fail(err, "elf payload records m = %d, but elf on %s keeps %d bits", m,
+                       el_dtype_name(dt), want);
+    return 0;
+}
+
+/* ---- elf-m ---- */
+
+static int elf_m_bits(el_dtype dt, const el_codec_params *params, int *m, el_error *err)
+{
+    if (!elf_supports(dt))
+        return el_fail(err, "elf-m cannot handle %s tensors: use F64, F32, F16 or BF16",
+                       el_dtype_name(dt));
+
+    *m = el_elf_bits_for_bound(dt, params->abs_bound);
+    if (*m < 0) {
+        int max_bits = el_elf_max_bits(dt);
+        return el_fail(err, "abs bound %g is invalid for elf-m on %s: use a bound of at least 2^-%d (%g)",
+                       params->abs_bound, el_dtype_name(dt), max_bits + 1,
+                       ldexp(1.0, -(max_bits + 1)));
+    }
+    return 0;
+}
+
+static int elf_m_encode(el_dtype dt, const void *src, size_t count,
+                        const el_codec_params *params, el_buf *out, el_error *err)
+{
+    size_t bytes;
+    int m = 0;
+    if (el_tensor_bytes(dt, count, &bytes, err) != 0 || elf_m_bits(dt, params, &m, err) != 0)
+        return -1;
+    return encode_planes(dt, src, count, m, params->zstd_level, out, err);
+}
+
+static int elf_m_decode(el_dtype dt, const void *payload, size_t payload_len,
+                        void *dst, size_t count, el_error *err)
+{
+    size_t bytes;
+    if (el_tensor_bytes(dt, count, &bytes, err) != 0)
+        return -1;
+    if (!elf_supports(dt))
+        return el_fail(err, "elf-m cannot decode %s tensors: use F64, F32, F16 or BF16",
+                       el_dtype_name(dt));
+
+    int m;
+    if (decode_planes(dt, payload, payload_len, dst, count, &m, err) != 0)
+        return el_fail_context(err, "elf-m payload");
+    return 0;
 }
 
 const el_codec el_codec_elf = {

@@ -182,9 +182,174 @@ void el_elf_values(el_dtype dt, const uint64_t *codes, size_t n, int m, void *ds
     }
 }
 
+/* ---- F32 and BF16 planes through float arithmetic ----
+ *
+ * For m <= 23 and |w| < 1 exactly representable as a float, let
+ * E = 23 - m and y = |w| + 2^E in float arithmetic. y lies in [2^E, 2^E + 1],
+ * where the float grid spacing is 2^(E - 23) = 2^-m, and the addition rounds
+ * once, to nearest even, so the bits of y minus the bits of 2^E are
+ * q = round(|w| * 2^m). A difference of 2^m or more is the round-up case
+ * (for m = 23, y = 2.0 reaches the next binade). With m = 23 this is the
+ * paper's y = |w| + 1. The loops below have no branches per element, so
+ * compilers vectorize them. */
+
+static int float_path(el_dtype dt, int m)
+{
+    return (dt == EL_F32 || dt == EL_BF16) && m <= 23;
+}
+
+static uint32_t f32_bits_at(el_dtype dt, const uint8_t *p, size_t i)
+{
+    if (dt == EL_F32) {
+        uint32_t u;
+        memcpy(&u, p + 4 * i, 4);
+        return u;
+    }
+    return (uint32_t)p[2 * i] << 16 | (uint32_t)p[2 * i + 1] << 24;
+}
+
+/* Returns the code word of float bits u, and clears *inside for an
+ * outlier. base is the bit pattern of 2^(23 - m). */
+static inline uint32_t float_code(uint32_t u, int m, uint32_t base, uint32_t *inside)
+{
+    const uint32_t mag = u & 0x7fffffff;
+    float a, b, y;
+    uint32_t yb;
+    memcpy(&a, &mag, 4);
+    memcpy(&b, &base, 4);
+    y = a + b;
+    memcpy(&yb, &y, 4);
+
+    const uint32_t q = yb - base;
+    *inside = (mag < 0x3f800000) & (q >> m == 0);
+    return ((u >> 31) << m | q) & (0 - *inside);
+}
+
+/* Writes n code words to codes and returns how many are outliers. Each
+ * dtype has its own loop, because a branch on the dtype inside the loop
+ * stops vectorization. */
+static size_t float_codes_f32(const uint8_t *src, size_t n, int m, uint32_t *codes)
+{
+    const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
+    uint32_t outliers = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u, inside;
+        memcpy(&u, src + 4 * i, 4);
+        codes[i] = float_code(u, m, base, &inside);
+        outliers += inside ^ 1;
+    }
+    return outliers;
+}
+
+static size_t float_codes_bf16(const uint8_t *src, size_t n, int m, uint32_t *codes)
+{
+    const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
+    uint32_t outliers = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        uint32_t inside;
+        memcpy(&h, src + 2 * i, 2);
+        codes[i] = float_code((uint32_t)h << 16, m, base, &inside);
+        outliers += inside ^ 1;
+    }
+    return outliers;
+}
+
+static void split_float(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *planes,
+                        uint32_t *codes, el_buf *outliers, int *rc, el_error *err)
+{
+    const size_t size = el_dtype_size(dt);
+    const size_t nplanes = (size_t)(m + 8) / 8;
+
+    for (size_t i = 0; i < count && *rc == 0; i += EL_ELF_BLOCK) {
+        const size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
+        const uint8_t *block = src + i * size;
+        size_t k = dt == EL_F32 ? float_codes_f32(block, n, m, codes)
+                                 : float_codes_bf16(block, n, m, codes);
+
+        /* Outliers are rare: look for them only in blocks that have any. */
+        const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
+        for (size_t e = 0; e < n && k > 0 && *rc == 0; e++) {
+            uint32_t inside;
+            float_code(f32_bits_at(dt, block, e), m, base, &inside);
+            if (inside)
+                continue;
+            const size_t index = i + e;
+            *rc = el_buf_append(outliers, &index, sizeof index, err);
+            k--;
+        }
+
+        for (size_t j = 0; j < nplanes; j++) {
+            uint8_t *plane = planes + j * count + i;
+            for (size_t e = 0; e < n; e++)
+                plane[e] = (uint8_t)(codes[e] >> (8 * j));
+        }
+    }
+}
+
+static void values_float(el_dtype dt, const uint32_t *codes, size_t n, int m, uint8_t *out)
+{
+    const uint32_t q_mask = (UINT32_C(1) << m) - 1;
+    const float scale = 1.0f / (float)(UINT32_C(1) << m); /* exact: a power of two */
+
+    if (dt == EL_F32) {
+        for (size_t i = 0; i < n; i++) {
+            const float v = (float)(codes[i] & q_mask) * scale;
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            u |= codes[i] >> m << 31;
+            memcpy(out + 4 * i, &u, 4);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const float v = (float)(codes[i] & q_mask) * scale;
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        const uint32_t h = u >> 16 | (codes[i] >> m) << 15;
+        out[2 * i] = (uint8_t)h;
+        out[2 * i + 1] = (uint8_t)(h >> 8);
+    }
+}
+
+static int join_float(const uint8_t *planes, size_t nplanes, size_t count, el_dtype dt, int m,
+                      uint32_t *codes, uint8_t *dst, el_error *err)
+{
+    const size_t size = el_dtype_size(dt);
+    for (size_t i = 0; i < count; i += EL_ELF_BLOCK) {
+        const size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
+        for (size_t e = 0; e < n; e++)
+            codes[e] = planes[i + e];
+        for (size_t j = 1; j < nplanes; j++) {
+            const uint8_t *plane = planes + j * count + i;
+            for (size_t e = 0; e < n; e++)
+                codes[e] |= (uint32_t)plane[e] << (8 * j);
+        }
+
+        uint32_t high = 0;
+        for (size_t e = 0; e < n; e++)
+            high |= codes[e] >> m >> 1;
+        for (size_t e = 0; e < n && high != 0; e++) {
+            if (codes[e] >> m >> 1)
+                return el_fail(err, "code word %zu has bits set above bit %d", i + e, m);
+        }
+        values_float(dt, codes, n, m, dst + i * size);
+    }
+    return 0;
+}
+
 int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8_t *planes,
                         el_buf *outliers, el_error *err)
 {
+    if (float_path(dt, m)) {
+        uint32_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
+        int rc = codes ? 0 : el_fail(err, "out of memory for a block of elf code words");
+        if (rc == 0)
+            split_float(dt, src, count, m, planes, codes, outliers, &rc, err);
+        free(codes);
+        return rc;
+    }
+
     const size_t size = el_dtype_size(dt);
     const size_t nplanes = (size_t)(m + 8) / 8;
     uint64_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
@@ -213,6 +378,15 @@ int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8
 int el_elf_join_planes(const uint8_t *planes, size_t nplanes, size_t count, el_dtype dt, int m,
                        void *dst, el_error *err)
 {
+    if (float_path(dt, m) && nplanes <= 4) {
+        uint32_t *words = malloc(EL_ELF_BLOCK * sizeof *words);
+        if (words == NULL)
+            return el_fail(err, "out of memory for a block of elf code words");
+        int rc = join_float(planes, nplanes, count, dt, m, words, dst, err);
+        free(words);
+        return rc;
+    }
+
     uint64_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
     if (codes == NULL)
         return el_fail(err, "out of memory for a block of elf code words");

@@ -3,13 +3,84 @@
 #include "codec.h"
 #include "zstd_frame.h"
 
+/* ZSTD_c_literalCompressionMode is in zstd's experimental section. Frames
+ * written with it are ordinary zstd frames. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* NOTE: these helpers are declared again in bytegroup.c and elf.c until they
  * get a header of their own. */
 
 #define ZSTD_DEFAULT_LEVEL 3
 #define ZSTD_MAX_LEVEL 19
+#define RAW_BLOCK_MAX (128 * 1024) /* the largest block a zstd frame may hold */
+
+/* ---- one compression and one decompression context per thread ----
+ *
+ * libzstd runs CPUID each time it sets up a context, which ZSTD_compress
+ * and ZSTD_decompress do on every call. Under a hypervisor CPUID traps and
+ * costs microseconds: on the 2-core benchmark machine, perf put about 40%
+ * of elf's time there. So each thread keeps its contexts, which are freed
+ * when the thread exits. */
+
+typedef struct zstd_contexts {
+    ZSTD_CCtx *cctx;
+    ZSTD_DCtx *dctx;
+} zstd_contexts;
+
+static pthread_key_t contexts_key;
+static pthread_once_t contexts_once = PTHREAD_ONCE_INIT;
+static int contexts_key_ok;
+
+static void free_contexts(void *p)
+{
+    zstd_contexts *c = p;
+    ZSTD_freeCCtx(c->cctx);
+    ZSTD_freeDCtx(c->dctx);
+    free(c);
+}
+
+static void make_contexts_key(void)
+{
+    contexts_key_ok = pthread_key_create(&contexts_key, free_contexts) == 0;
+}
+
+/* This thread's contexts, created on first use; NULL without memory. */
+static zstd_contexts *thread_contexts(void)
+{
+    pthread_once(&contexts_once, make_contexts_key);
+    if (!contexts_key_ok)
+        return NULL;
+
+    zstd_contexts *c = pthread_getspecific(contexts_key);
+    if (c != NULL)
+        return c;
+    c = malloc(sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->cctx = ZSTD_createCCtx();
+    c->dctx = ZSTD_createDCtx();
+    if (c->cctx == NULL || c->dctx == NULL || pthread_setspecific(contexts_key, c) != 0) {
+        free_contexts(c);
+        return NULL;
+    }
+    return c;
+}
+
+static ZSTD_CCtx *thread_cctx(el_error *err)
+{
+    zstd_contexts *c = thread_contexts();
+    if (c == NULL) {
+        el_fail(err, "out of memory for a zstd compression context");
+        return NULL;
+    }
+    ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_and_parameters);
+    return c->cctx;
+}
 
 /* Computes count * element size, failing instead of wrapping around. */
 int el_tensor_bytes(el_dtype dt, size_t count, size_t *out, el_error *err)
@@ -24,6 +95,43 @@ int el_tensor_bytes(el_dtype dt, size_t count, size_t *out, el_error *err)
     return 0;
 }
 
+/* Compresses src into one frame at the end of out with this thread's
+ * context. level 0 asks for literals only (el_zstd_append_literals_frame). */
+static int compress_frame(el_buf *out, const void *src, size_t len, int level, el_error *err)
+{
+    size_t bound = ZSTD_compressBound(len);
+    if (ZSTD_isError(bound))
+        return el_fail(err, "%zu bytes are too many for one zstd frame", len);
+    if (el_buf_reserve(out, bound, err) != 0)
+        return -1;
+
+    ZSTD_CCtx *cctx = thread_cctx(err);
+    if (cctx == NULL)
+        return -1;
+    size_t rc;
+    if (level > 0) {
+        rc = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+    } else {
+        rc = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, ZSTD_minCLevel());
+        if (!ZSTD_isError(rc))
+            rc = ZSTD_CCtx_setParameter(cctx, ZSTD_c_literalCompressionMode, ZSTD_ps_enable);
+        if (ZSTD_isError(rc)) {
+            ZSTD_CCtx_reset(cctx, ZSTD_reset_parameters);
+            rc = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 1);
+        }
+    }
+    if (ZSTD_isError(rc))
+        return el_fail(err, "zstd rejected level %d: %s", level, ZSTD_getErrorName(rc));
+
+    static const uint8_t empty[1];
+    size_t written = ZSTD_compress2(cctx, out->data + out->len, bound, len ? src : empty, len);
+    if (ZSTD_isError(written))
+        return el_fail(err, "zstd compression of %zu bytes failed: %s",
+                       len, ZSTD_getErrorName(written));
+    out->len += written;
+    return 0;
+}
+
 /* Appends src compressed as one zstd frame that records its content size.
  * level 0 means the default level 3. */
 int el_zstd_append_frame(el_buf *out, const void *src, size_t len, int level,
@@ -32,22 +140,77 @@ int el_zstd_append_frame(el_buf *out, const void *src, size_t len, int level,
     if (level < 0 || level > ZSTD_MAX_LEVEL)
         return el_fail(err, "zstd level %d is invalid: use 1 to %d, or 0 for the default %d",
                        level, ZSTD_MAX_LEVEL, ZSTD_DEFAULT_LEVEL);
-    if (level == 0)
-        level = ZSTD_DEFAULT_LEVEL;
+    return compress_frame(out, src, len, level == 0 ? ZSTD_DEFAULT_LEVEL : level, err);
+}
 
-    size_t bound = ZSTD_compressBound(len);
-    if (ZSTD_isError(bound))
-        return el_fail(err, "%zu bytes are too many for one zstd frame", len);
-    if (el_buf_reserve(out, bound, err) != 0)
+/* Appends src as a zstd frame that codes its bytes almost only as
+ * Huffman literals: the most negative level makes the match finder skip
+ * ahead quickly, and literal compression, which negative levels turn off,
+ * is turned back on. Falls back to level 1 where libzstd lacks the
+ * parameter. */
+int el_zstd_append_literals_frame(el_buf *out, const void *src, size_t len, el_error *err)
+{
+    return compress_frame(out, src, len, 0, err);
+}
+
+/* Raw-block frames (RFC 8878, 3.1.1) carry len bytes without compression,
+ * and any zstd decoder reads them at the speed of a copy. The header is the
+ * magic, a descriptor with Single_Segment set, and the smallest
+ * Frame_Content_Size field that fits len. Blocks of at most 128 KiB follow,
+ * each behind a 3-byte header. */
+
+static int content_size_field(size_t len)
+{
+    if (len < 256)
+        return 1;
+    if (len < 65536 + 256)
+        return 2;
+    return len <= UINT32_MAX ? 4 : 8;
+}
+
+static size_t raw_blocks(size_t len)
+{
+    return len == 0 ? 1 : (len - 1) / RAW_BLOCK_MAX + 1;
+}
+
+size_t el_zstd_raw_frame_size(size_t len)
+{
+    return 5 + (size_t)content_size_field(len) + 3 * raw_blocks(len) + len;
+}
+
+int el_zstd_append_raw_frame(el_buf *out, const void *src, size_t len, el_error *err)
+{
+    if (el_buf_reserve(out, el_zstd_raw_frame_size(len), err) != 0)
         return -1;
 
-    static const uint8_t empty[1];
-    size_t written = ZSTD_compress(out->data + out->len, bound,
-                                   len ? src : empty, len, level);
-    if (ZSTD_isError(written))
-        return el_fail(err, "zstd compression of %zu bytes failed: %s",
-                       len, ZSTD_getErrorName(written));
-    out->len += written;
+    const int field = content_size_field(len);
+    static const uint8_t fcs_flag[9] = {[1] = 0, [2] = 1, [4] = 2, [8] = 3};
+    const uint64_t stored = field == 2 ? len - 256 : len; /* the 2-byte field is offset */
+    uint8_t *p = out->data + out->len;
+    memcpy(p, "\x28\xb5\x2f\xfd", 4);
+    p[4] = (uint8_t)(fcs_flag[field] << 6 | 1 << 5);
+    p += 5;
+    for (int b = 0; b < field; b++)
+        *p++ = (uint8_t)(stored >> (8 * b));
+
+    /* Block header: Last_Block in bit 0, Block_Type 0 (raw) in bits 1-2,
+     * Block_Size from bit 3, little-endian. */
+    const uint8_t *from = src;
+    size_t left = len;
+    do {
+        const size_t n = left < RAW_BLOCK_MAX ? left : RAW_BLOCK_MAX;
+        const uint32_t block = (uint32_t)n << 3 | (n == left);
+        p[0] = (uint8_t)block;
+        p[1] = (uint8_t)(block >> 8);
+        p[2] = (uint8_t)(block >> 16);
+        if (n > 0)
+            memcpy(p + 3, from, n);
+        p += 3 + n;
+        from += n;
+        left -= n;
+    } while (left > 0);
+
+    out->len = (size_t)(p - out->data);
     return 0;
 }
 
@@ -90,7 +253,10 @@ int el_zstd_decode_frame(const void *frame, size_t frame_len, void *dst,
         return el_fail(err, "zstd frame holds %zu bytes, expected %zu", content, dst_len);
 
     static uint8_t empty[1];
-    size_t got = ZSTD_decompress(dst_len ? dst : empty, dst_len, frame, frame_len);
+    zstd_contexts *c = thread_contexts();
+    if (c == NULL)
+        return el_fail(err, "out of memory for a zstd decompression context");
+    size_t got = ZSTD_decompressDCtx(c->dctx, dst_len ? dst : empty, dst_len, frame, frame_len);
     if (ZSTD_isError(got))
         return el_fail(err, "zstd decompression failed: %s", ZSTD_getErrorName(got));
     if (got != dst_len)

@@ -2,9 +2,16 @@
  * is derived by hand from the method: a weight w with |w| < 1 becomes
  * y = |w| + 1 rounded to the dtype (ties to even), and its code word is the
  * sign bit of w followed by the M fraction bits of y (M = 23 for F32, 10 for
- * F16, 7 for BF16). Code words are packed MSB first and zero-padded to a
- * byte. Outliers (|w| >= 1, NaN, and w whose y rounds up to 2.0) get code
- * word 0 and follow as: varint count, varint index deltas, raw values.
+ * F16, 7 for BF16). Outliers (|w| >= 1, NaN, and w whose y rounds up to 2.0)
+ * get code word 0 and follow as: varint count, varint index deltas, raw
+ * values.
+ *
+ * The payload is u8 M, the frame lengths, then one zstd frame per byte
+ * plane of the code words (plane 0 contains the low byte of every word) and
+ * one for the outlier list. Containers written before the planes layout
+ * hold one zstd frame of the code words packed MSB first and zero-padded to
+ * a byte, then the outlier list; the decoder still reads those, and the
+ * packed vectors below check that.
  *
  * The same ten inputs for every dtype, with u = 2^-M the spacing of [1, 2):
  *   0: 0             y = 1                 code 0
@@ -54,9 +61,35 @@ static void make_inputs(el_dtype dt, uint64_t nan_bits, uint8_t *src)
         src[8 * size + k] = (uint8_t)(nan_bits >> (8 * k));
 }
 
-/* Encodes the inputs, checks the frame content against want, and checks
- * the decoded values that the code words imply. */
-static void check_golden(el_dtype dt, uint64_t nan_bits, const uint8_t *want, size_t want_len)
+/* Checks the values that the code words imply, and the outliers kept. */
+static void check_decoded(el_dtype dt, const uint8_t *src, const uint8_t *dst)
+{
+    double u = ldexp(1.0, -el_dtype_float_layout(dt).mantissa_bits);
+    assert_true(el_load_double(dt, dst, 1) == 0.0 && signbit(el_load_double(dt, dst, 1)));
+    assert_true(el_load_double(dt, dst, 3) == -0.75);
+    assert_true(el_load_double(dt, dst, 4) == 0.0);
+    assert_true(el_load_double(dt, dst, 5) == 1.0 - u);
+    assert_true(el_load_double(dt, dst, 9) == 2 * u);
+    size_t size = el_dtype_size(dt);
+    assert_memory_equal(dst + 6 * size, src + 6 * size, 3 * size);
+}
+
+/* Reads one varint of the payload header. */
+static size_t read_varint(const uint8_t *p, size_t *pos)
+{
+    size_t v = 0;
+    for (int shift = 0;; shift += 7) {
+        uint8_t b = p[(*pos)++];
+        v |= (size_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+}
+
+/* Encodes the inputs, checks each plane and the outlier list against
+ * planes (nplanes x INPUTS bytes) and list, then the decoded values. */
+static void check_golden(el_dtype dt, uint64_t nan_bits, const uint8_t *planes,
+                         size_t nplanes, const uint8_t *list, size_t list_len)
 {
     uint8_t src[INPUTS * 8];
     uint8_t dst[INPUTS * 8];
@@ -67,26 +100,66 @@ static void check_golden(el_dtype dt, uint64_t nan_bits, const uint8_t *want, si
     el_error err = {{0}};
     assert_int_equal(el_codec_elf.encode(dt, src, INPUTS, &params, &payload, &err), 0);
 
-    uint8_t content[128];
-    size_t n = ZSTD_decompress(content, sizeof content, payload.data, payload.len);
-    assert_false(ZSTD_isError(n));
-    assert_int_equal(n, want_len);
-    assert_memory_equal(content, want, want_len);
+    size_t pos = 0;
+    assert_int_equal(payload.data[pos++], el_dtype_float_layout(dt).mantissa_bits);
+    size_t lengths[4];
+    for (size_t j = 0; j <= nplanes; j++)
+        lengths[j] = read_varint(payload.data, &pos);
+    for (size_t j = 0; j <= nplanes; j++) {
+        uint8_t content[128];
+        size_t n = ZSTD_decompress(content, sizeof content, payload.data + pos, lengths[j]);
+        assert_false(ZSTD_isError(n));
+        if (j < nplanes) {
+            assert_int_equal(n, INPUTS);
+            assert_memory_equal(content, planes + j * INPUTS, INPUTS);
+        } else {
+            assert_int_equal(n, list_len);
+            assert_memory_equal(content, list, list_len);
+        }
+        pos += lengths[j];
+    }
+    assert_int_equal(pos, payload.len);
 
     assert_int_equal(el_codec_elf.decode(dt, payload.data, payload.len, dst, INPUTS, &err), 0);
-    double u = ldexp(1.0, -el_dtype_float_layout(dt).mantissa_bits);
-    assert_true(el_load_double(dt, dst, 1) == 0.0 && signbit(el_load_double(dt, dst, 1)));
-    assert_true(el_load_double(dt, dst, 3) == -0.75);
-    assert_true(el_load_double(dt, dst, 4) == 0.0);
-    assert_true(el_load_double(dt, dst, 5) == 1.0 - u);
-    assert_true(el_load_double(dt, dst, 9) == 2 * u);
-    size_t size = el_dtype_size(dt);
-    assert_memory_equal(dst + 6 * size, src + 6 * size, 3 * size);
+    check_decoded(dt, src, dst);
     el_buf_free(&payload);
 }
 
-/* 24-bit code words, three bytes each. */
+/* Decodes packed, the content of a payload in the packed layout. */
+static void check_packed(el_dtype dt, uint64_t nan_bits, const uint8_t *packed, size_t len)
+{
+    uint8_t src[INPUTS * 8];
+    uint8_t dst[INPUTS * 8];
+    make_inputs(dt, nan_bits, src);
+
+    uint8_t frame[256];
+    size_t frame_len = ZSTD_compress(frame, sizeof frame, packed, len, 3);
+    assert_false(ZSTD_isError(frame_len));
+    el_error err = {{0}};
+    assert_int_equal(el_codec_elf.decode(dt, frame, frame_len, dst, INPUTS, &err), 0);
+    check_decoded(dt, src, dst);
+}
+
+/* 24-bit code words 0x000000, 0x800000, 0x400000, 0xe00000, 0x000000,
+ * 0x7fffff, three outlier slots and 0x000002, in three planes. */
 static void golden_f32(void **state)
+{
+    static const uint8_t planes[] = {
+        0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x02, /* bits 0-7 */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, /* bits 8-15 */
+        0x00, 0x80, 0x40, 0xe0, 0x00, 0x7f, 0x00, 0x00, 0x00, 0x00, /* bits 16-23 */
+    };
+    static const uint8_t list[] = {
+        0x03, 0x06, 0x01, 0x01, /* 3 outliers at 6, 7, 8 */
+        0xff, 0xff, 0x7f, 0x3f, /* 0x3f7fffff */
+        0x00, 0x00, 0x80, 0x3f, /* 1.0f */
+        0x00, 0x00, 0xc0, 0x7f, /* quiet NaN */
+    };
+    check_golden(EL_F32, 0x7fc00000u, planes, 3, list, sizeof list);
+}
+
+/* The same code words, three bytes each, MSB first. */
+static void packed_f32(void **state)
 {
     static const uint8_t want[] = {
         0x00, 0x00, 0x00, /* 0 */
@@ -104,15 +177,31 @@ static void golden_f32(void **state)
         0x00, 0x00, 0x80, 0x3f, /* 1.0f */
         0x00, 0x00, 0xc0, 0x7f, /* quiet NaN */
     };
-    check_golden(EL_F32, 0x7fc00000u, want, sizeof want);
+    check_packed(EL_F32, 0x7fc00000u, want, sizeof want);
 }
 
 /* 11-bit code words: 0x000, 0x400, 0x200, 0x700, 0x000, 0x3ff, 0x000,
- * 0x000, 0x000, 0x002, i.e. the bits
+ * 0x000, 0x000, 0x002, in two planes. */
+static void golden_f16(void **state)
+{
+    static const uint8_t planes[] = {
+        0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x02, /* bits 0-7 */
+        0x00, 0x04, 0x02, 0x07, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, /* bits 8-10 */
+    };
+    static const uint8_t list[] = {
+        0x03, 0x06, 0x01, 0x01, /* 3 outliers at 6, 7, 8 */
+        0xff, 0x3b, /* 1 - 2^-11 */
+        0x00, 0x3c, /* 1.0 */
+        0x00, 0x7e, /* quiet NaN */
+    };
+    check_golden(EL_F16, 0x7e00u, planes, 2, list, sizeof list);
+}
+
+/* The same code words packed MSB first, i.e. the bits
  *   00000000000 10000000000 01000000000 11100000000 00000000000
  *   01111111111 00000000000 00000000000 00000000000 00000000010
  * and two padding bits, which regroup into the 14 bytes below. */
-static void golden_f16(void **state)
+static void packed_f16(void **state)
 {
     static const uint8_t want[] = {
         0x00, /* 00000000: code 0 */
@@ -131,11 +220,26 @@ static void golden_f16(void **state)
         0x00, 0x3c, /* 1.0 */
         0x00, 0x7e, /* quiet NaN */
     };
-    check_golden(EL_F16, 0x7e00u, want, sizeof want);
+    check_packed(EL_F16, 0x7e00u, want, sizeof want);
 }
 
-/* 8-bit code words, one byte each. */
+/* 8-bit code words, one plane. */
 static void golden_bf16(void **state)
+{
+    static const uint8_t planes[] = {
+        0x00, 0x80, 0x40, 0xe0, 0x00, 0x7f, 0x00, 0x00, 0x00, 0x02,
+    };
+    static const uint8_t list[] = {
+        0x03, 0x06, 0x01, 0x01, /* 3 outliers at 6, 7, 8 */
+        0x7f, 0x3f, /* 1 - 2^-8 */
+        0x80, 0x3f, /* 1.0 */
+        0xc0, 0x7f, /* quiet NaN */
+    };
+    check_golden(EL_BF16, 0x7fc0u, planes, 1, list, sizeof list);
+}
+
+/* The same code words, one byte each. */
+static void packed_bf16(void **state)
 {
     static const uint8_t want[] = {
         0x00, /* 0 */
@@ -151,7 +255,7 @@ static void golden_bf16(void **state)
         0x80, 0x3f, /* 1.0 */
         0xc0, 0x7f, /* quiet NaN */
     };
-    check_golden(EL_BF16, 0x7fc0u, want, sizeof want);
+    check_packed(EL_BF16, 0x7fc0u, want, sizeof want);
 }
 
 int main(void)
@@ -160,6 +264,9 @@ int main(void)
         cmocka_unit_test(golden_f32),
         cmocka_unit_test(golden_f16),
         cmocka_unit_test(golden_bf16),
+        cmocka_unit_test(packed_f32),
+        cmocka_unit_test(packed_f16),
+        cmocka_unit_test(packed_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* Tests of the bit-level ELF code words against the plain definition
  * q = nearbyint(ldexp(|w|, m)) computed in double arithmetic: every 16-bit
  * pattern of F16 and BF16 at every m, and random bit patterns, normal
- * weights and rounding ties for F32 and F64. */
+ * weights and rounding ties for F32 and F64; then their byte planes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,8 +26,50 @@ static int64_t reference_word(double w, int m)
     return (int64_t)((uint64_t)(signbit(w) ? 1 : 0) << m | (uint64_t)q);
 }
 
+/* Checks that the byte planes of n elements hold the code words codes[]
+ * with the outliers found[0..k), and that joining them gives the values
+ * el_elf_values gives. F32 and BF16 up to m = 23 take a path of their own
+ * there, which this compares with the element-by-element words. */
+static void check_planes(el_dtype dt, const uint8_t *src, size_t n, int m,
+                         const uint64_t *codes, const size_t *found, size_t k)
+{
+    const size_t size = el_dtype_size(dt);
+    const size_t nplanes = (size_t)(m + 8) / 8;
+    uint8_t *planes = malloc(nplanes * n);
+    uint8_t *joined = malloc(n * size);
+    uint8_t *expected = malloc(n * size);
+    assert_true(planes && joined && expected);
+
+    el_buf outliers = {0};
+    el_error err;
+    assert_int_equal(el_elf_split_planes(dt, src, n, m, planes, &outliers, &err), 0);
+    assert_int_equal(outliers.len, k * sizeof *found);
+    assert_memory_equal(outliers.data, found, outliers.len);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t code = 0;
+        for (size_t j = 0; j < nplanes; j++)
+            code |= (uint64_t)planes[j * n + i] << (8 * j);
+        if (code != codes[i])
+            fail_msg("%s m=%d element %zu: planes hold 0x%llx, expected 0x%llx",
+                     el_dtype_name(dt), m, i, (unsigned long long)code,
+                     (unsigned long long)codes[i]);
+    }
+
+    assert_int_equal(el_elf_join_planes(planes, nplanes, n, dt, m, joined, &err), 0);
+    el_elf_values(dt, codes, n, m, expected, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(joined + i * size, expected + i * size, size) != 0)
+            fail_msg("%s m=%d element %zu joins to %.17g, expected %.17g", el_dtype_name(dt),
+                     m, i, el_load_double(dt, joined, i), el_load_double(dt, expected, i));
+    }
+    el_buf_free(&outliers);
+    free(planes);
+    free(joined);
+    free(expected);
+}
+
 /* Checks the code words, the outlier list and the decoded values of n
- * elements against the definition. */
+ * elements against the definition, then their byte planes. */
 static void check_elements(el_dtype dt, const uint8_t *src, size_t n, int m)
 {
     const size_t size = el_dtype_size(dt);
@@ -61,6 +103,7 @@ static void check_elements(el_dtype dt, const uint8_t *src, size_t n, int m)
         el_store_double(dt, expected, i, (codes[i] >> m) ? -v : v);
     }
     assert_int_equal(next, k);
+    check_planes(dt, src, n, m, codes, found, k);
 
     el_elf_values(dt, codes, n, m, decoded, 0);
     for (size_t i = 0; i < n; i++) {
