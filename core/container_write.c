@@ -241,7 +241,7 @@ static void fill_window(writer *w)
 }
 
 /* Waits for the oldest job in flight and returns it. The caller then calls
- * release_oldest, which frees it. */
+ * release_oldest, which hands its slot back for a later chunk. */
 static el_chunk_job *take_oldest(writer *w)
 {
     el_chunk_job *job = &w->ring[w->head];
@@ -251,12 +251,11 @@ static el_chunk_job *take_oldest(writer *w)
 
 static void release_oldest(writer *w)
 {
-    el_chunk_job_clear(&w->ring[w->head]);
     w->head = (w->head + 1) % w->window;
     w->in_flight--;
 }
 
-/* Waits for every job in flight and frees it. Called after a failure. */
+/* Waits for every job in flight. Called after a failure. */
 static void drain_window(writer *w)
 {
     w->stop = 1;
@@ -839,6 +838,8 @@ out:
         free(w.slots[m]);
     free(w.slots);
     el_pool_stop(w.pool);
+    for (size_t i = 0; i < w.window; i++)
+        el_chunk_job_free(&w.ring[i]);
     free(w.ring);
     free(w.plan);
     cJSON_Delete(root);

@@ -45,7 +45,7 @@ static int try_coder(const coder *c, const el_tensor *t, const el_layer *layer,
     const uint8_t *src = t->data + job->first * size;
     const uint8_t *base = c->delta != NULL ? c->base->data + job->first * size : NULL;
 
-    el_buf_free(&job->payload);
+    job->payload.len = 0;
     int rc = c->delta != NULL
         ? c->delta->encode(t->dtype, src, base, job->count, params, &job->payload, &job->err)
         : c->codec->encode(t->dtype, src, job->count, params, &job->payload, &job->err);
@@ -91,7 +91,12 @@ static void run_job(el_task *task)
     coder coders[EL_MAX_CODECS + 1];
     size_t n = list_coders(job->ws, layer, coders);
 
-    job->decoded = malloc(job->count * el_dtype_size(t->dtype) + 1);
+    size_t bytes = job->count * el_dtype_size(t->dtype) + 1;
+    if (job->decoded_cap < bytes) {
+        free(job->decoded);
+        job->decoded = malloc(bytes);
+        job->decoded_cap = job->decoded != NULL ? bytes : 0;
+    }
     if (job->decoded == NULL) {
         job->rc = el_fail(&job->err, "out of memory for a chunk of tensor \"%s\"", t->name);
         return;
@@ -110,7 +115,16 @@ static void run_job(el_task *task)
 void el_chunk_job_submit(el_pool *pool, const el_workspace *ws, size_t m, size_t t,
                          size_t first, size_t count, el_chunk_job *job)
 {
+    /* Reusing the buffers spares a page fault per page of every chunk, and
+     * the unmapping that interrupts the other threads to flush their TLBs. */
+    el_buf payload = job->payload;
+    uint8_t *decoded = job->decoded;
+    size_t decoded_cap = job->decoded_cap;
     memset(job, 0, sizeof *job);
+    job->payload = payload;
+    job->payload.len = 0;
+    job->decoded = decoded;
+    job->decoded_cap = decoded_cap;
     job->task.run = run_job;
     job->ws = ws;
     job->m = m;
@@ -120,7 +134,7 @@ void el_chunk_job_submit(el_pool *pool, const el_workspace *ws, size_t m, size_t
     el_pool_submit(pool, &job->task);
 }
 
-void el_chunk_job_clear(el_chunk_job *job)
+void el_chunk_job_free(el_chunk_job *job)
 {
     el_buf_free(&job->payload);
     free(job->decoded);

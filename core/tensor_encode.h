@@ -25,6 +25,7 @@ typedef struct el_chunk_job {
     const char *codec;         /* name of the codec that met the bound */
     int is_delta;
     uint8_t *decoded;          /* the chunk as decoding gives it back */
+    size_t decoded_cap;        /* bytes allocated at decoded */
     int exact;                 /* decoded equals the source bytes */
     el_error_accum accum;
     int rc;                    /* 0, or -1 with err set */
@@ -37,11 +38,12 @@ size_t el_chunk_elements(el_dtype dt, size_t chunk_bytes);
 
 /* Queues the job for chunk [first, first + count) of tensor t of model m
  * on the pool. Wait for it with el_pool_wait(pool, &job->task); then rc is
- * 0, or -1 with err set. */
+ * 0, or -1 with err set. The job keeps the payload and decoded buffers of
+ * its previous chunk, to fill them again. */
 void el_chunk_job_submit(el_pool *pool, const el_workspace *ws, size_t m, size_t t,
                          size_t first, size_t count, el_chunk_job *job);
 
 /* Frees a job's buffers and zeroes it. */
-void el_chunk_job_clear(el_chunk_job *job);
+void el_chunk_job_free(el_chunk_job *job);
 
 #endif
