@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "container_format.h"
+#include "chunk_reader.h"
 #include "container_read.h"
 #include "inflate.h"
 #include "../codecs/measure.h"
@@ -31,19 +32,53 @@ static int check_file_name(const char *name, el_error *err)
 typedef int (*segment_fn)(void *ctx, const uint8_t *bytes, size_t len, long tensor,
                           uint64_t offset, el_error *err);
 
-typedef struct file_pass {
-    segment_fn fn;
-    void *ctx;
-    XXH3_state_t *hash;     /* of the whole file */
-    long tensor;
-} file_pass;
-
-static int pass_chunk(void *ctx, const uint8_t *bytes, size_t len, uint64_t offset,
-                      el_error *err)
+/* Lists the tensors of a file's segments in order. Returns NULL with err
+ * set on a damaged manifest or without memory. */
+static uint64_t *file_tensors(const cJSON *segments, size_t *n, el_error *err)
 {
-    file_pass *p = ctx;
-    XXH3_128bits_update(p->hash, bytes, len);
-    return p->fn(p->ctx, bytes, len, p->tensor, offset, err);
+    size_t count = 0;
+    const cJSON *seg;
+    cJSON_ArrayForEach(seg, segments)
+        count += cJSON_GetObjectItemCaseSensitive(seg, "tensor") != NULL;
+
+    uint64_t *list = malloc((count ? count : 1) * sizeof *list);
+    if (list == NULL) {
+        el_fail(err, "out of memory");
+        return NULL;
+    }
+    *n = 0;
+    cJSON_ArrayForEach(seg, segments) {
+        if (cJSON_GetObjectItemCaseSensitive(seg, "tensor") == NULL)
+            continue;
+        if (el_json_u64(seg, "tensor", &list[*n], err) != 0) {
+            free(list);
+            return NULL;
+        }
+        (*n)++;
+    }
+    return list;
+}
+
+/* Passes every chunk of the reader's next tensor to fn and to the file
+ * checksum. */
+static int pass_tensor(el_chunk_reader *reader, uint64_t index, XXH3_state_t *file_hash,
+                       segment_fn fn, void *ctx, el_error *err)
+{
+    el_chunk chunk;
+    do {
+        int got = el_chunk_reader_next(reader, &chunk, err);
+        if (got < 0)
+            return -1;
+        if (got == 0)
+            return el_fail(err, "tensor %llu: the reader ended early; this is a bug in "
+                           "elves, please report it", (unsigned long long)index);
+        if (chunk.len == 0)
+            continue;
+        XXH3_128bits_update(file_hash, chunk.bytes, chunk.len);
+        if (fn(ctx, chunk.bytes, chunk.len, (long)index, chunk.offset, err) != 0)
+            return -1;
+    } while (!chunk.last);
+    return 0;
 }
 
 static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, void *ctx,
@@ -55,9 +90,17 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
     if (!cJSON_IsArray(segments))
         return el_fail(err, "file \"%s\": manifest field \"segments\" is missing", name);
 
-    XXH3_state_t *state = XXH3_createState();
-    if (state == NULL)
-        return el_fail(err, "out of memory");
+    /* One reader takes every tensor of the file, so that its workers run
+     * ahead from one tensor into the next. */
+    size_t n_tensors = 0;
+    uint64_t *tensors = file_tensors(segments, &n_tensors, err);
+    el_chunk_reader *reader = tensors ? el_chunk_reader_start(c, tensors, n_tensors, err) : NULL;
+    free(tensors);
+    XXH3_state_t *state = reader ? XXH3_createState() : NULL;
+    if (state == NULL) {
+        el_chunk_reader_finish(reader);
+        return el_fail_context(err, "file \"%s\"", name);
+    }
     XXH3_128bits_reset(state);
     *exact = 1;
     int rc = 0;
@@ -67,19 +110,16 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
         uint8_t *bytes = NULL;
         size_t len = 0;
         uint64_t index;
-        long tensor = -1;
 
         if (cJSON_GetObjectItemCaseSensitive(seg, "tensor") != NULL) {
             el_container_tensor info;
             rc = el_json_u64(seg, "tensor", &index, err);
             if (rc == 0)
                 rc = el_container_tensor_info(c, index, &info, err);
-            file_pass pass = { fn, ctx, state, (long)index };
             if (rc == 0)
-                rc = el_container_decode_stream(c, index, pass_chunk, &pass, err);
+                rc = pass_tensor(reader, index, state, fn, ctx, err);
             if (rc == 0) {
                 len = info.nbytes;
-                tensor = (long)index;
                 *exact &= strcmp(info.hash, info.decoded_hash) == 0;
             }
         } else {
@@ -99,12 +139,11 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
                 rc = el_fail(err, "out of memory");
             if (rc == 0)
                 rc = el_zstd_decode_frame(blob, blob_len, bytes, size, err);
+            if (rc == 0) {
+                XXH3_128bits_update(state, bytes, size);
+                rc = fn(ctx, bytes, size, -1, 0, err);
+            }
             len = size;
-        }
-
-        if (rc == 0 && tensor < 0) {
-            XXH3_128bits_update(state, bytes, len);
-            rc = fn(ctx, bytes, len, -1, 0, err);
         }
         free(bytes);
         if (rc != 0)
@@ -116,6 +155,7 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
             break;
         }
     }
+    el_chunk_reader_finish(reader);
 
     if (rc == 0 && *exact) {
         XXH128_hash_t h = XXH3_128bits_digest(state);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/chunk_reader.h"
 #include "../core/container.h"
 #include "../core/container_read.h"
 #include "../core/zip.h"
@@ -415,15 +416,71 @@ static void container_threads_byte_identical(void **state)
     assert_int_equal(verify.compared, f->ws.models[0].n_tensors);
 }
 
-/* One tensor comes out on its own, equal to the original. */
-static void container_single_tensor_restore(void **state)
+/* Exports the fixture's model to f->out in chunks of 4 KiB. */
+static void export_small_chunks(fixture *f)
 {
-    fixture *f = *state;
     el_error err;
     f->ws.chunk_bytes = 4096;
     el_export_report report;
     assert_int_equal(el_export(&f->ws, 0, f->out, NULL, NULL, &report, &err), 0);
     el_export_report_free(&report);
+}
+
+/* One reader over every tensor, with chunks of 4 KiB and three threads, so
+ * that its window spans tensor boundaries. Each chunk comes in order, at
+ * the offset where the previous one ended, equal to the original bytes,
+ * and the last chunk of each tensor has its flag set. The tied embedding,
+ * stored once, comes back under both names. */
+static void container_reader_spans_tensors(void **state)
+{
+    fixture *f = *state;
+    el_error err;
+    export_small_chunks(f);
+
+    el_container c;
+    el_container_set_threads(3);
+    assert_int_equal(el_container_open(f->out, &c, &err), 0);
+    el_container_set_threads(0);
+    uint64_t *list = malloc(c.n_tensors * sizeof *list);
+    assert_non_null(list);
+    for (size_t i = 0; i < c.n_tensors; i++)
+        list[i] = c.n_tensors - 1 - i; /* any order the caller requests */
+    el_chunk_reader *r = el_chunk_reader_start(&c, list, c.n_tensors, &err);
+    assert_non_null(r);
+
+    const el_model *model = &f->ws.models[0];
+    size_t tensor = 0;
+    uint64_t offset = 0;
+    el_chunk chunk;
+    int got;
+    while ((got = el_chunk_reader_next(r, &chunk, &err)) == 1) {
+        assert_int_equal(chunk.tensor, tensor);
+        assert_int_equal(chunk.offset, offset);
+        el_container_tensor info;
+        assert_int_equal(el_container_tensor_info(&c, (size_t)list[tensor], &info, &err), 0);
+        const el_tensor *orig = &model->tensors[el_model_find(model, info.name)];
+        assert_true(offset + chunk.len <= orig->nbytes);
+        assert_memory_equal(chunk.bytes, orig->data + offset, chunk.len);
+        offset += chunk.len;
+        if (chunk.last) {
+            assert_int_equal(offset, orig->nbytes);
+            tensor++;
+            offset = 0;
+        }
+    }
+    assert_int_equal(got, 0);
+    assert_int_equal(tensor, c.n_tensors);
+    el_chunk_reader_finish(r);
+    free(list);
+    el_container_close(&c);
+}
+
+/* One tensor comes out on its own, equal to the original. */
+static void container_single_tensor_restore(void **state)
+{
+    fixture *f = *state;
+    el_error err;
+    export_small_chunks(f);
 
     char path[160];
     snprintf(path, sizeof path, "%s/one.safetensors", f->dir);
@@ -498,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(container_delta_needs_its_base, open_family, close_fixture),
         cmocka_unit_test_setup_teardown(container_threads_byte_identical, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_single_tensor_restore, open_sample, close_fixture),
+        cmocka_unit_test_setup_teardown(container_reader_spans_tensors, open_synth, close_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
