@@ -145,6 +145,11 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     const el_codec *old_codec = layer->codec;
     layer->bound = bound;
     layer->codec = codec;
+    if (el_bound_equal(old_bound, bound)) {
+        el_layer_choose(ws, layer);
+        el_choose_delta(ws, layer);
+        return 0;
+    }
     int rc = predict_layer(ws, model, tensor, err);
     el_tensor_release(&ws->models[model], t);
     if (rc != 0) {
@@ -337,6 +342,13 @@ double el_model_policy_ratio(const el_workspace *ws, size_t model, el_policy pol
         stored += choice >= 0 ? predicted_bytes(nbytes, &layer->pred[choice]) : nbytes;
     }
     return stored ? (double)original / (double)stored : 1.0;
+}
+
+void el_workspace_preset_bound(el_workspace *ws, el_bound bound)
+{
+    for (size_t m = 0; m < ws->n_models; m++)
+        for (size_t t = 0; t < ws->models[m].n_tensors; t++)
+            ws->layers[m][t].bound = bound;
 }
 
 void el_workspace_set_policy(el_workspace *ws, el_policy policy)

@@ -210,10 +210,17 @@ int el_workspace_duplicates_ready(const el_workspace *ws);
 int el_layer_analyse(el_workspace *ws, size_t model, size_t tensor,
                      el_error *err);
 
-/* Sets the bound and codec (NULL for auto) of one layer and recomputes its
- * predictions and choice. Fails when the codec cannot honour the bound, or
- * when the layer is not ready: still analysing, or never analysed because
- * the analysis failed or has not started. */
+/* Sets the bound and codec (NULL for auto) of one layer and chooses its
+ * codec again. Predictions are recomputed only when the bound changes,
+ * because they depend on the bound and the zstd level, not on the codec.
+ * Fails when the codec cannot honour the bound, or when the layer is not
+ * ready: still analysing, or never analysed because the analysis failed or
+ * has not started. */
+/* Sets the bound of every layer before the analysis starts, so that the
+ * analysis predicts at that bound and a plan with the same bound needs no
+ * second prediction. */
+void el_workspace_preset_bound(el_workspace *ws, el_bound bound);
+
 int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
                       el_bound bound, const el_codec *codec, el_error *err);
 

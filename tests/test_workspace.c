@@ -113,6 +113,35 @@ static void workspace_rejects_codec_over_bound(void **state)
     assert_null(ws->layers[0][t].codec);
 }
 
+/* A plan that keeps a layer's bound changes its codec and choice, not its
+ * predictions: a marker written into them survives. A new bound predicts
+ * again and overwrites it. */
+static void workspace_same_bound_keeps_predictions(void **state)
+{
+    el_workspace *ws = *state;
+    el_bound lossless = { EL_BOUND_LOSSLESS, 0 };
+    el_bound bound = { EL_BOUND_ABS, 1e-3 };
+    el_error err;
+    long t = el_model_find(&ws->models[0], "tok_embeddings.weight");
+    assert_true(t >= 0);
+    el_layer *layer = &ws->layers[0][t];
+    const el_codec *zstd = el_codec_find("zstd");
+    int zstd_index = -1;
+    for (int i = 0; el_codecs[i] != NULL; i++)
+        if (el_codecs[i] == zstd)
+            zstd_index = i;
+    assert_true(zstd_index >= 0);
+
+    layer->pred[zstd_index].ratio = -7.0;
+    assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, lossless, zstd, &err), 0);
+    assert_ptr_equal(layer->codec, zstd);
+    assert_int_equal(layer->chosen, zstd_index);
+    assert_true(layer->pred[zstd_index].ratio == -7.0);
+
+    assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, bound, NULL, &err), 0);
+    assert_true(layer->pred[zstd_index].ratio > 0);
+}
+
 static void workspace_rel_bound_resolves(void **state)
 {
     el_workspace *ws = *state;
@@ -353,6 +382,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(workspace_bound_picks_smaller_codec, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(workspace_rejects_codec_over_bound, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(workspace_rel_bound_resolves, open_sample, close_sample),
+        cmocka_unit_test_setup_teardown(workspace_same_bound_keeps_predictions, open_sample,
+                                        close_sample),
         cmocka_unit_test_setup_teardown(inspect_json_histograms_sum, open_sample, close_sample),
         cmocka_unit_test(async_plan_rejected_before_start),
         cmocka_unit_test_setup_teardown(async_matches_sync, open_sample, close_sample),

@@ -262,6 +262,8 @@ int el_cli_compress(int argc, char **argv)
     size_t fallbacks = 0;
     el_export_report report;
     memset(&report, 0, sizeof report);
+    if (plan_path == NULL)
+        el_workspace_preset_bound(&ws, bound);
     int rc = el_workspace_analyse(&ws, el_cli_progress, NULL, &err);
     size_t first = base_path != NULL ? 1 : 0;
     if (rc == 0 && plan_path != NULL)
