@@ -320,12 +320,18 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
         if (rc == 0) {
             /* The job left its source pages mapped, so the checksum of the
              * original bytes reads them once more, and only then are they
-             * dropped: no pass over the whole tensor is needed for it. */
+             * dropped: no pass over the whole tensor is needed for it.
+             * While every chunk so far decoded exactly, the decoded bytes
+             * are the source bytes, so one checksum serves both. The
+             * decoded one starts from a copy at the first inexact chunk. */
             const uint8_t *src = tensor->data + job->first * size;
+            if (exact && !job->exact)
+                XXH3_copyState(hash, source_hash);
             XXH3_128bits_update(source_hash, src, job->count * size);
             if (!tensor->derived)
                 el_release_range(src, job->count * size);
-            XXH3_128bits_update(hash, job->decoded, job->count * size);
+            if (!(exact && job->exact))
+                XXH3_128bits_update(hash, job->decoded, job->count * size);
             el_error_accum_merge(&accum, &job->accum);
             exact &= job->exact;
             any_delta |= job->is_delta;
@@ -338,8 +344,8 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
         drain_window(w);
     el_tensor_release(&ws->models[m], tensor);
 
-    XXH128_hash_t h = XXH3_128bits_digest(hash);
     XXH128_hash_t source_h = XXH3_128bits_digest(source_hash);
+    XXH128_hash_t h = exact ? source_h : XXH3_128bits_digest(hash);
     XXH3_freeState(hash);
     XXH3_freeState(source_hash);
     if (rc != 0)

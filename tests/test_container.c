@@ -17,6 +17,7 @@
 #include "../core/container_read.h"
 #include "../core/zip.h"
 #include "../core/workspace.h"
+#include "testutil.h"
 
 #define SAMPLE "samples/stories260K.safetensors"
 #define SYNTH "build/samples/synth-base.safetensors"
@@ -416,6 +417,72 @@ static void container_threads_byte_identical(void **state)
     assert_int_equal(verify.compared, f->ws.models[0].n_tensors);
 }
 
+/* Writes a one-tensor F32 safetensors file: `zeros` zeros, then `noise`
+ * weights uniform in [-0.02, 0.02], or the other way round when
+ * noise_first is set. */
+static void write_mixed_model(const char *path, size_t zeros, size_t noise, int noise_first)
+{
+    size_t count = zeros + noise;
+    char header[160];
+    int len = snprintf(header, sizeof header,
+                       "{\"mixed\":{\"dtype\":\"F32\",\"shape\":[%zu],\"data_offsets\":[0,%zu]}}",
+                       count, count * 4);
+    float *values = malloc(count * sizeof *values);
+    assert_non_null(values);
+    uint64_t rng = 17;
+    for (size_t i = 0; i < count; i++) {
+        int is_noise = noise_first ? i < noise : i >= zeros;
+        values[i] = is_noise ? (float)(0.02 * (double)((int64_t)(test_rand(&rng) % 2001) - 1000) / 1000)
+                             : 0.0f;
+    }
+
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    uint64_t header_len = (uint64_t)len;
+    assert_int_equal(fwrite(&header_len, 8, 1, out), 1);
+    assert_int_equal(fwrite(header, 1, (size_t)len, out), (size_t)len);
+    assert_int_equal(fwrite(values, sizeof *values, count, out), count);
+    assert_int_equal(fclose(out), 0);
+    free(values);
+}
+
+/* A tensor with exact chunks (zeros) and inexact ones (weights under quant
+ * at abs:1e-3), in either order, restores. While the chunks are exact, the
+ * export takes the decoded checksum from the source checksum, so this
+ * checks the switch from one to the other. */
+static void container_mixed_exact_chunks_restore(void **state)
+{
+    char dir[] = "/tmp/elves-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    for (int noise_first = 0; noise_first < 2; noise_first++) {
+        char model_path[96], out_path[96], restored[96];
+        snprintf(model_path, sizeof model_path, "%s/mixed.safetensors", dir);
+        snprintf(out_path, sizeof out_path, "%s/mixed.elves", dir);
+        snprintf(restored, sizeof restored, "%s/restored.safetensors", dir);
+        write_mixed_model(model_path, 3000, 3000, noise_first);
+
+        el_workspace ws;
+        el_error err;
+        const char *paths[1] = { model_path };
+        assert_int_equal(el_workspace_open(&ws, paths, 1, &err), 0);
+        assert_int_equal(el_workspace_analyse(&ws, NULL, NULL, &err), 0);
+        el_bound bound = { EL_BOUND_ABS, 1e-3 };
+        assert_int_equal(el_layer_set_plan(&ws, 0, 0, bound, el_codec_find("quant"), &err), 0);
+        ws.chunk_bytes = 4096;
+
+        el_export_report report;
+        assert_int_equal(el_export(&ws, 0, out_path, NULL, NULL, &report, &err), 0);
+        assert_false(report.layers[0].exact);
+        el_export_report_free(&report);
+        if (el_restore(out_path, restored, NULL, NULL, &err) != 0)
+            fail_msg("restore failed: %s", err.msg);
+        el_workspace_close(&ws);
+    }
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Exports the fixture's model to f->out in chunks of 4 KiB. */
 static void export_small_chunks(fixture *f)
 {
@@ -556,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(container_threads_byte_identical, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_single_tensor_restore, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_reader_spans_tensors, open_synth, close_fixture),
+        cmocka_unit_test(container_mixed_exact_chunks_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
