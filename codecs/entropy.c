@@ -1207,6 +1207,8 @@ static int check_contexts(const uint8_t *ctx, size_t n, unsigned nctx, el_error 
         return el_fail(err, "context count %u is invalid: use 1 to %d", nctx, SYMBOLS);
     if (nctx > 1 && ctx == NULL)
         return el_fail(err, "%u contexts need a context array", nctx);
+    if (nctx == SYMBOLS)
+        return 0; /* every byte is a valid context */
     for (size_t i = 0; ctx && i < n; i++) {
         if (ctx[i] >= nctx)
             return el_fail(err, "context %u of byte %zu is out of range: at most %u",
