@@ -60,9 +60,15 @@ static int bit_length(uint64_t v)
 /* Open addressing with linear probing, doubling before the load passes one
  * half. Because there are at most min(count, 2^(8 x element size)) distinct
  * keys, max_slots is the smallest power of two >= twice that. */
+/* A key and where it last occurred, side by side so that a lookup touches
+ * one cache line. */
+typedef struct de_slot {
+    uint64_t key;
+    size_t position;   /* position + 1 of the last occurrence; 0 is empty */
+} de_slot;
+
 typedef struct de_table {
-    uint64_t *keys;
-    size_t *positions; /* position + 1 of the last occurrence; 0 is empty */
+    de_slot *slot;
     size_t slots;      /* a power of two */
     size_t used;
     size_t max_slots;
@@ -76,13 +82,9 @@ static size_t slot_of(const de_table *t, uint64_t key)
 
 static int table_alloc(de_table *t, size_t slots, el_error *err)
 {
-    t->keys = malloc(slots * sizeof *t->keys);
-    t->positions = calloc(slots, sizeof *t->positions);
-    if (t->keys == NULL || t->positions == NULL) {
-        free(t->keys);
-        free(t->positions);
+    t->slot = calloc(slots, sizeof *t->slot);
+    if (t->slot == NULL)
         return el_fail(err, "out of memory for a de hash table of %zu slots", slots);
-    }
     t->slots = slots;
     t->shift = 64 - bit_length(slots - 1);
     return 0;
@@ -103,17 +105,16 @@ static int table_init(de_table *t, size_t count, size_t size, el_error *err)
 
 static void table_free(de_table *t)
 {
-    free(t->keys);
-    free(t->positions);
+    free(t->slot);
 }
 
-static size_t *table_find(de_table *t, uint64_t key)
+static de_slot *table_find(de_table *t, uint64_t key)
 {
     size_t mask = t->slots - 1;
     size_t s = slot_of(t, key);
-    while (t->positions[s] != 0 && t->keys[s] != key)
+    while (t->slot[s].position != 0 && t->slot[s].key != key)
         s = (s + 1) & mask;
-    return &t->positions[s];
+    return &t->slot[s];
 }
 
 static int table_grow(de_table *t, el_error *err)
@@ -124,11 +125,8 @@ static int table_grow(de_table *t, el_error *err)
         return -1;
     }
     for (size_t s = 0; s < old.slots; s++) {
-        if (old.positions[s] == 0)
-            continue;
-        size_t *slot = table_find(t, old.keys[s]);
-        t->keys[slot - t->positions] = old.keys[s];
-        *slot = old.positions[s];
+        if (old.slot[s].position != 0)
+            *table_find(t, old.slot[s].key) = old.slot[s];
     }
     table_free(&old);
     return 0;
@@ -138,18 +136,18 @@ static int table_grow(de_table *t, el_error *err)
  * + 1 it replaces, or to 0 when key is new. */
 static int table_update(de_table *t, uint64_t key, size_t i, size_t *previous, el_error *err)
 {
-    size_t *slot = table_find(t, key);
-    *previous = *slot;
-    if (*slot == 0) {
+    de_slot *slot = table_find(t, key);
+    *previous = slot->position;
+    if (slot->position == 0) {
         if (2 * (t->used + 1) > t->slots && t->slots < t->max_slots) {
             if (table_grow(t, err) != 0)
                 return -1;
             slot = table_find(t, key);
         }
-        t->keys[slot - t->positions] = key;
+        slot->key = key;
         t->used++;
     }
-    *slot = i + 1;
+    slot->position = i + 1;
     return 0;
 }
 
