@@ -81,15 +81,16 @@ static int add_string(cJSON *obj, const char *key, const char *v, el_error *err)
 }
 
 /* Appends bytes as the next blob and returns its index in *index. */
-static int write_blob(writer *w, const el_buf *bytes, const char *out_path,
-                      size_t *index, el_error *err)
+/* Appends a blob whose XXH3-64 checksum is xxh64. */
+static int write_blob_hashed(writer *w, const el_buf *bytes, uint64_t xxh64,
+                             const char *out_path, size_t *index, el_error *err)
 {
     cJSON *blob = cJSON_CreateObject();
     if (blob == NULL || !cJSON_AddItemToArray(w->blobs, blob))
         return el_fail(err, "out of memory building the manifest");
 
     char hash[17];
-    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)XXH3_64bits(bytes->data, bytes->len));
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)xxh64);
     if (add_number(blob, "offset", (double)w->offset, err) != 0
         || add_number(blob, "length", (double)bytes->len, err) != 0
         || add_string(blob, "xxh64", hash, err) != 0)
@@ -100,6 +101,13 @@ static int write_blob(writer *w, const el_buf *bytes, const char *out_path,
     w->offset += bytes->len;
     *index = w->n_blobs++;
     return 0;
+}
+
+static int write_blob(writer *w, const el_buf *bytes, const char *out_path,
+                      size_t *index, el_error *err)
+{
+    return write_blob_hashed(w, bytes, XXH3_64bits(bytes->data, bytes->len), out_path, index,
+                             err);
 }
 
 /* Hex XXH3-128 of a tensor's bytes, read a window at a time so that a
@@ -309,7 +317,7 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
 
         size_t blob;
         if (rc == 0)
-            rc = write_blob(w, &job->payload, out_path, &blob, err);
+            rc = write_blob_hashed(w, &job->payload, job->payload_hash, out_path, &blob, err);
         cJSON *chunk = rc == 0 ? cJSON_CreateObject() : NULL;
         if (rc == 0 && (chunk == NULL || !cJSON_AddItemToArray(chunks, chunk)))
             rc = el_fail(err, "out of memory building the manifest");

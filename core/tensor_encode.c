@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 /* A standalone codec, or a delta codec with the base tensor it encodes
  * against. */
@@ -76,7 +77,9 @@ static int try_coder(const coder *c, const el_tensor *t, const el_layer *layer,
                 layer->abs_bound);
         return 1;
     }
-    /* The writer drops the source pages once it has hashed them. */
+    /* The writer drops the source pages once it has hashed them. The
+     * payload's checksum is taken here, off the writing thread. */
+    job->payload_hash = XXH3_64bits(job->payload.data, job->payload.len);
     job->codec = c->name;
     job->is_delta = c->delta != NULL;
     return 0;

@@ -27,6 +27,7 @@ typedef struct el_chunk_job {
     uint8_t *decoded;          /* the chunk as decoding gives it back */
     size_t decoded_cap;        /* bytes allocated at decoded */
     int exact;                 /* decoded equals the source bytes */
+    uint64_t payload_hash;     /* XXH3-64 of the payload, taken on the worker */
     el_error_accum accum;
     int rc;                    /* 0, or -1 with err set */
     el_error err;
