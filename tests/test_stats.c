@@ -1,6 +1,7 @@
 /* Tests of el_stats_compute: exact counts, moments and histograms on small
- * hand-made tensors of every dtype, and moments of a larger random tensor
- * against a plain two-pass computation. */
+ * hand-made tensors of every dtype, and the F32, F16 and BF16 paths against
+ * an element-by-element reference at the sizes where their blocks and
+ * methods change. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "../core/stats.h"
+#include "float_fill.h"
 #include "testutil.h"
 
 /* cmocka 1.1.5 has no double comparison. */
@@ -375,14 +377,17 @@ static void stats_random_matches_two_pass(void **state)
 }
 
 /* Statistics of a tensor computed one element at a time, the reference for
- * the histogram-based paths that large F32, F16 and BF16 tensors take. */
+ * the fast paths that F32, F16 and BF16 tensors take. Sums are long double,
+ * so that with |w| up to 1e30 the reference stays more accurate than the
+ * code under test. mean_abs receives the mean magnitude of the finite
+ * elements, the scale of summation errors. */
 static void reference_stats(el_dtype dt, const void *data, size_t n, el_stats *r,
-                            uint64_t *exps, uint64_t (*planes)[256])
+                            uint64_t *exps, uint64_t (*planes)[256], double *mean_abs)
 {
     const el_float_layout f = el_dtype_float_layout(dt);
     const size_t size = el_dtype_size(dt);
     const unsigned top = (1u << f.exponent_bits) - 1;
-    double sum = 0;
+    long double sum = 0, sum_abs = 0;
     uint64_t finite = 0;
 
     memset(r, 0, sizeof *r);
@@ -407,67 +412,261 @@ static void reference_stats(el_dtype dt, const void *data, size_t n, el_stats *r
         r->min = finite == 0 || x < r->min ? x : r->min;
         r->max = finite == 0 || x > r->max ? x : r->max;
         sum += x;
+        sum_abs += fabs(x);
         finite++;
     }
-    r->mean = sum / (double)finite;
-    double m2 = 0;
+    *mean_abs = 0;
+    if (finite == 0)
+        return;
+
+    const long double mean = sum / (long double)finite;
+    long double m2 = 0;
     for (size_t i = 0; i < n; i++) {
         const double x = el_load_double(dt, data, i);
         if (isfinite(x))
-            m2 += (x - r->mean) * (x - r->mean);
+            m2 += (x - mean) * (x - mean);
     }
-    r->std = sqrt(m2 / (double)finite);
+    r->mean = (double)mean;
+    r->std = (double)sqrtl(m2 / (long double)finite);
+    *mean_abs = (double)(sum_abs / (long double)finite);
 }
 
-/* Large F32, F16 and BF16 tensors go through the 16-bit histogram: every
- * count, moment and histogram must equal the element-wise reference, with
- * NaN, infinities, signed zeros, subnormals and |w| in the thousands
- * present, and NaN in one block only so that both the branch-free and the
- * general F32 kernels run. */
-static void stats_histogram_path_matches_reference(void **state)
+/* Fails with the dtype and size in the message, since the checks below run
+ * over many of both. */
+#define expect_count(actual, expected)                                       \
+    do {                                                                     \
+        const uint64_t a_ = (actual), e_ = (expected);                       \
+        if (a_ != e_)                                                        \
+            fail_msg("%s, %zu elements: %s is %llu, expected %llu",          \
+                     el_dtype_name(dt), n, #actual, (unsigned long long)a_,  \
+                     (unsigned long long)e_);                                \
+    } while (0)
+
+#define expect_close(actual, expected, tolerance)                            \
+    do {                                                                     \
+        const double a_ = (actual), e_ = (expected);                         \
+        if (!(fabs(a_ - e_) <= (tolerance)))                                 \
+            fail_msg("%s, %zu elements: %s is %.17g, expected %.17g",        \
+                     el_dtype_name(dt), n, #actual, a_, e_);                 \
+    } while (0)
+
+/* Checks every count, extreme, moment and histogram against the reference.
+ * Means and standard deviations may differ by summation order only, so they
+ * are compared relative to the magnitude of the elements. */
+static void check_matches_reference(el_dtype dt, const void *data, size_t n)
 {
-    const el_dtype dtypes[] = { EL_F32, EL_F16, EL_BF16 };
-    enum { N = 70001 };
+    el_stats ref;
+    uint64_t exps[256] = { 0 }, planes[4][256] = { { 0 } };
+    double mean_abs;
+    reference_stats(dt, data, n, &ref, exps, planes, &mean_abs);
+    el_stats s = compute(dt, data, n);
 
-    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
-        const el_dtype dt = dtypes[d];
-        uint8_t *data = malloc(N * el_dtype_size(dt));
-        assert_non_null(data);
-        uint64_t rng = 7 + d;
-        for (size_t i = 0; i < N; i++)
-            el_store_double(dt, data, i, test_normal(&rng, 0.05));
-        const double specials[] = { NAN, -NAN, INFINITY, -INFINITY, -0.0, 0.0,
-                                    1e-42, -6e-8, 1.0, -1.0, 3000.5, -5660.0 };
-        for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++)
-            el_store_double(dt, data, 50000 + 3 * k, specials[k]);
+    expect_count(s.count, n);
+    expect_count(s.nans, ref.nans);
+    expect_count(s.infs, ref.infs);
+    expect_count(s.zeros, ref.zeros);
+    expect_count(s.subnormals, ref.subnormals);
+    expect_count(s.abs_lt_1, ref.abs_lt_1);
+    expect_close(s.min, ref.min, 0);
+    expect_close(s.max, ref.max, 0);
+    const double tolerance = 1e-12 * (mean_abs + ref.std);
+    expect_close(s.mean, ref.mean, tolerance);
+    expect_close(s.std, ref.std, tolerance);
 
-        el_stats ref;
-        uint64_t exps[256] = {0}, planes[4][256] = {{0}};
-        reference_stats(dt, data, N, &ref, exps, planes);
-        el_stats s = compute(dt, data, N);
+    for (unsigned e = 0; e < s.n_exponents; e++)
+        expect_count(s.exponent_hist[e], exps[e]);
+    for (int b = 0; b < s.n_planes; b++) {
+        double counts[256];
+        int k = 0;
+        for (int v = 0; v < 256; v++)
+            if (planes[b][v])
+                counts[k++] = (double)planes[b][v];
+        expect_close(s.plane_entropy[b], entropy_of(counts, k, (double)n), 1e-12);
+    }
+    el_stats_free(&s);
+}
 
-        assert_int_equal(s.count, N);
-        assert_int_equal(s.nans, ref.nans);
-        assert_int_equal(s.infs, ref.infs);
-        assert_int_equal(s.zeros, ref.zeros);
-        assert_int_equal(s.subnormals, ref.subnormals);
-        assert_int_equal(s.abs_lt_1, ref.abs_lt_1);
-        assert_close(s.min, ref.min, 0);
-        assert_close(s.max, ref.max, 0);
-        assert_close(s.mean, ref.mean, 1e-12);
-        assert_close(s.std, ref.std, 1e-12);
-        for (unsigned e = 0; e < s.n_exponents; e++)
-            assert_int_equal(s.exponent_hist[e], exps[e]);
-        for (int b = 0; b < s.n_planes; b++) {
-            double counts[256];
-            int k = 0;
-            for (int v = 0; v < 256; v++)
-                if (planes[b][v])
-                    counts[k++] = (double)planes[b][v];
-            assert_close(s.plane_entropy[b], entropy_of(counts, k, N), 1e-12);
+/* Fills n elements with finite values only. One in 32 each is a signed
+ * zero, a subnormal, a value a few ulps around +-1 or a value in the
+ * thousands, and the rest are bell-shaped. */
+static void fill_finite(el_dtype dt, size_t n, uint64_t seed, uint8_t *out)
+{
+    const el_float_layout f = el_dtype_float_layout(dt);
+    const double tiny = ldexp(1.0, 1 - f.bias - f.mantissa_bits);
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ULL + 1;
+
+    for (size_t i = 0; i < n; i++) {
+        const double sign = test_rand(&rng) & 1 ? -1.0 : 1.0;
+        double v;
+        switch (test_rand(&rng) % 32) {
+        case 0:
+            v = sign * 0.0;
+            break;
+        case 1:
+            v = sign * tiny * (double)(test_rand(&rng) % 64);
+            break;
+        case 2:
+            v = sign * (1.0 + ldexp((double)(test_rand(&rng) % 9) - 4.0, -f.mantissa_bits));
+            break;
+        case 3:
+            v = (test_uniform(&rng) - 0.5) * 8000.0;
+            break;
+        default:
+            v = test_normal(&rng, 0.05);
+            break;
         }
-        el_stats_free(&s);
-        free(data);
+        el_store_double(dt, out, i, v);
+    }
+}
+
+/* BF16 and F16 tensors from these many elements on are counted into a
+ * histogram of all 2^16 patterns (HIST16_MIN_BF16 and HIST16_MIN_F16 in
+ * core/stats.c). */
+#define BF16_HISTOGRAM_MIN 65536
+#define F16_HISTOGRAM_MIN 131072
+
+/* Sizes on both sides of every block length and method switch of the F32,
+ * F16 and BF16 paths: pairs of elements, lanes of 8, blocks of 4096 and
+ * 8192, and the pattern histograms. */
+static const size_t edge_sizes[] = {
+    1, 2, 3, 7, 8, 9, 15, 16, 17, 4095, 4096, 4097, 8191, 8192, 8193, 16385,
+    BF16_HISTOGRAM_MIN - 1, BF16_HISTOGRAM_MIN, BF16_HISTOGRAM_MIN + 1,
+    F16_HISTOGRAM_MIN - 1, F16_HISTOGRAM_MIN, F16_HISTOGRAM_MIN + 1,
+};
+
+static const el_dtype fast_dtypes[] = { EL_F32, EL_F16, EL_BF16 };
+
+#define COUNT_OF(a) (sizeof (a) / sizeof (a)[0])
+
+/* Checks every fast dtype at every edge size on data from fill, with
+ * seeds from seed on. */
+static void check_edge_sizes(void (*fill)(el_dtype, size_t, uint64_t, uint8_t *), uint64_t seed)
+{
+    for (size_t d = 0; d < COUNT_OF(fast_dtypes); d++) {
+        for (size_t k = 0; k < COUNT_OF(edge_sizes); k++) {
+            const el_dtype dt = fast_dtypes[d];
+            const size_t n = edge_sizes[k];
+            uint8_t *data = malloc(n * el_dtype_size(dt));
+            assert_non_null(data);
+            fill(dt, n, seed + k, data);
+            check_matches_reference(dt, data, n);
+            free(data);
+        }
+    }
+}
+
+/* Tensors from fill_tensor, in which one element in sixteen is a NaN with
+ * payload and infinities occur among the special values, so that all but
+ * the smallest tensors take the paths that filter NaN and infinity out of a
+ * block. */
+static void stats_fast_paths_with_nonfinite(void **state)
+{
+    check_edge_sizes(fill_tensor, 11);
+}
+
+/* Only finite values, so the branch-free paths run on every block. */
+static void stats_fast_paths_finite(void **state)
+{
+    check_edge_sizes(fill_finite, 29);
+}
+
+/* Bell-shaped weights with NaN, infinities, signed zeros, subnormals, +-1
+ * and |w| in the thousands in one block only, so that a tensor mixes blocks
+ * of both kinds. */
+static void stats_fast_paths_mixed_blocks(void **state)
+{
+    const double specials[] = { NAN, -NAN, INFINITY, -INFINITY, -0.0, 0.0,
+                                1e-42, -6e-8, 1.0, -1.0, 3000.5, -5660.0 };
+    const size_t sizes[] = { 40, 10007, 70001, F16_HISTOGRAM_MIN + 3 };
+
+    for (size_t d = 0; d < COUNT_OF(fast_dtypes); d++) {
+        for (size_t k = 0; k < COUNT_OF(sizes); k++) {
+            const el_dtype dt = fast_dtypes[d];
+            const size_t n = sizes[k];
+            uint8_t *data = malloc(n * el_dtype_size(dt));
+            assert_non_null(data);
+            uint64_t rng = 7 + d;
+            for (size_t i = 0; i < n; i++)
+                el_store_double(dt, data, i, test_normal(&rng, 0.05));
+            for (size_t s = 0; s < COUNT_OF(specials); s++)
+                el_store_double(dt, data, n / 2 + 3 * s - 20, specials[s]);
+            check_matches_reference(dt, data, n);
+            free(data);
+        }
+    }
+}
+
+/* Blocks that contain no finite value at all, before and after finite ones. */
+static void stats_fast_paths_nonfinite_blocks(void **state)
+{
+    const size_t sizes[] = { 5, 9000, F16_HISTOGRAM_MIN + 9000 };
+
+    for (size_t d = 0; d < COUNT_OF(fast_dtypes); d++) {
+        for (size_t k = 0; k < COUNT_OF(sizes); k++) {
+            const el_dtype dt = fast_dtypes[d];
+            const size_t n = sizes[k];
+            uint8_t *data = malloc(n * el_dtype_size(dt));
+            assert_non_null(data);
+            for (size_t i = 0; i < n; i++)
+                el_store_double(dt, data, i, i % 3 == 0 ? INFINITY : NAN);
+            el_store_double(dt, data, n - 1, -2.5);
+            check_matches_reference(dt, data, n);
+            free(data);
+        }
+    }
+}
+
+/* A block whose only special value is one infinity or one NaN of either
+ * sign, at each position of the lanes, must still be detected as not
+ * finite. */
+static void stats_fast_paths_lone_special(void **state)
+{
+    const double specials[] = { INFINITY, -INFINITY, NAN, -NAN };
+    const size_t n = 40;
+
+    for (size_t d = 0; d < COUNT_OF(fast_dtypes); d++) {
+        for (size_t k = 0; k < COUNT_OF(specials); k++) {
+            for (size_t at = 0; at < 10; at++) {
+                const el_dtype dt = fast_dtypes[d];
+                uint8_t data[40 * 4];
+                uint64_t rng = 3 + at;
+                for (size_t i = 0; i < n; i++)
+                    el_store_double(dt, data, i, test_normal(&rng, 0.05));
+                el_store_double(dt, data, at * 3, specials[k]);
+                check_matches_reference(dt, data, n);
+            }
+        }
+    }
+}
+
+/* Equal values must give a standard deviation of exactly zero, on both
+ * F16 and BF16 methods as well as on F32. */
+static void stats_fast_paths_constant(void **state)
+{
+    const double values[] = { 0.3, -1.0, 1.0009765625, 6e-8, -0.0 };
+    const size_t sizes[] = { 3, 8192, F16_HISTOGRAM_MIN + 1 };
+
+    for (size_t d = 0; d < COUNT_OF(fast_dtypes); d++) {
+        for (size_t v = 0; v < COUNT_OF(values); v++) {
+            for (size_t k = 0; k < COUNT_OF(sizes); k++) {
+                const el_dtype dt = fast_dtypes[d];
+                const size_t n = sizes[k];
+                uint8_t *data = malloc(n * el_dtype_size(dt));
+                assert_non_null(data);
+                for (size_t i = 0; i < n; i++)
+                    el_store_double(dt, data, i, values[v]);
+                const double x = el_load_double(dt, data, 0);
+
+                el_stats s = compute(dt, data, n);
+                expect_close(s.std, 0, 0);
+                expect_close(s.mean, x, 0);
+                expect_close(s.min, x, 0);
+                expect_close(s.max, x, 0);
+                expect_count(s.zeros, x == 0 ? n : 0);
+                el_stats_free(&s);
+                free(data);
+            }
+        }
     }
 }
 
@@ -503,7 +702,12 @@ int main(void)
         cmocka_unit_test(plane_entropy_u8),
         cmocka_unit_test(plane_entropy_f32),
         cmocka_unit_test(stats_random_matches_two_pass),
-        cmocka_unit_test(stats_histogram_path_matches_reference),
+        cmocka_unit_test(stats_fast_paths_with_nonfinite),
+        cmocka_unit_test(stats_fast_paths_finite),
+        cmocka_unit_test(stats_fast_paths_mixed_blocks),
+        cmocka_unit_test(stats_fast_paths_nonfinite_blocks),
+        cmocka_unit_test(stats_fast_paths_lone_special),
+        cmocka_unit_test(stats_fast_paths_constant),
         cmocka_unit_test(stats_inconsistent_tensor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
