@@ -74,6 +74,7 @@ static int predict_layer(el_workspace *ws, size_t m, size_t t, el_error *err)
     const el_tensor *tensor = &ws->models[m].tensors[t];
     el_layer *layer = &ws->layers[m][t];
     layer->abs_bound = el_bound_resolve(layer->bound, &layer->stats);
+    layer->pred_level = ws->zstd_level;
     el_codec_params params = el_bound_params(layer->abs_bound, ws->zstd_level);
 
     for (size_t i = 0; el_codecs[i] != NULL && i < EL_MAX_CODECS; i++) {
@@ -145,7 +146,7 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     const el_codec *old_codec = layer->codec;
     layer->bound = bound;
     layer->codec = codec;
-    if (el_bound_equal(old_bound, bound)) {
+    if (el_bound_equal(old_bound, bound) && layer->pred_level == ws->zstd_level) {
         el_layer_choose(ws, layer);
         el_choose_delta(ws, layer);
         return 0;

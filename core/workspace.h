@@ -78,6 +78,7 @@ typedef struct el_layer {
     double abs_bound;                  /* bound resolved on this layer */
     const el_codec *codec;            /* fixed by the user; NULL means auto */
     el_prediction pred[EL_MAX_CODECS]; /* indexed like el_codecs, at `bound` */
+    int pred_level;                    /* the zstd level pred was made at */
     int chosen;                        /* index into el_codecs, or -1 */
     int policy_choice[EL_POLICY_COUNT]; /* what each policy would pick, or -1 */
 
@@ -211,8 +212,8 @@ int el_layer_analyse(el_workspace *ws, size_t model, size_t tensor,
                      el_error *err);
 
 /* Sets the bound and codec (NULL for auto) of one layer and chooses its
- * codec again. Predictions are recomputed only when the bound changes,
- * because they depend on the bound and the zstd level, not on the codec.
+ * codec again. Predictions are recomputed only when the bound or the zstd
+ * level changed since they were made, as they do not depend on the codec.
  * Fails when the codec cannot honour the bound, or when the layer is not
  * ready: still analysing, or never analysed because the analysis failed or
  * has not started. */

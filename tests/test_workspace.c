@@ -114,8 +114,8 @@ static void workspace_rejects_codec_over_bound(void **state)
 }
 
 /* A plan that keeps a layer's bound changes its codec and choice, not its
- * predictions: a marker written into them survives. A new bound predicts
- * again and overwrites it. */
+ * predictions: a marker written into them survives. A new zstd level or a
+ * new bound predicts again and overwrites it. */
 static void workspace_same_bound_keeps_predictions(void **state)
 {
     el_workspace *ws = *state;
@@ -138,6 +138,13 @@ static void workspace_same_bound_keeps_predictions(void **state)
     assert_int_equal(layer->chosen, zstd_index);
     assert_true(layer->pred[zstd_index].ratio == -7.0);
 
+    const int level = ws->zstd_level;
+    ws->zstd_level = 19;
+    assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, lossless, zstd, &err), 0);
+    assert_true(layer->pred[zstd_index].ratio > 0);
+    ws->zstd_level = level;
+
+    layer->pred[zstd_index].ratio = -7.0;
     assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, bound, NULL, &err), 0);
     assert_true(layer->pred[zstd_index].ratio > 0);
 }
