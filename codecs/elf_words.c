@@ -182,7 +182,7 @@ void el_elf_values(el_dtype dt, const uint64_t *codes, size_t n, int m, void *ds
     }
 }
 
-/* ---- F32 and BF16 planes through float arithmetic ----
+/* ---- F32, F16 and BF16 planes through float arithmetic ----
  *
  * For m <= 23 and |w| < 1 exactly representable as a float, let
  * E = 23 - m and y = |w| + 2^E in float arithmetic. y lies in [2^E, 2^E + 1],
@@ -195,17 +195,28 @@ void el_elf_values(el_dtype dt, const uint64_t *codes, size_t n, int m, void *ds
 
 static int float_path(el_dtype dt, int m)
 {
-    return (dt == EL_F32 || dt == EL_BF16) && m <= 23;
+    return (dt == EL_F32 || dt == EL_BF16 || dt == EL_F16) && m <= 23;
 }
 
-static uint32_t f32_bits_at(el_dtype dt, const uint8_t *p, size_t i)
+/* Returns the F32 bit pattern of an F16 pattern, without branches. Normal
+ * values move their fields, and subnormals go through an exact int-to-float
+ * conversion. Infinities and NaN become patterns at or above the F32
+ * infinity, which is all the code words need of them. */
+static inline uint32_t f16_as_f32_bits(uint32_t h)
 {
-    if (dt == EL_F32) {
-        uint32_t u;
-        memcpy(&u, p + 4 * i, 4);
-        return u;
-    }
-    return (uint32_t)p[2 * i] << 16 | (uint32_t)p[2 * i + 1] << 24;
+    const uint32_t exp = h >> 10 & 0x1f;
+    const uint32_t frac = h & 0x3ff;
+    const float subnormal = (float)frac * 0x1p-24f;
+    uint32_t subnormal_bits;
+    memcpy(&subnormal_bits, &subnormal, 4);
+
+    const uint32_t normal_bits = (exp + 112) << 23 | frac << 13;
+    const uint32_t special_bits = 0x7f800000u | frac << 13;
+    const uint32_t is_subnormal = 0 - (uint32_t)(exp == 0);
+    const uint32_t is_special = 0 - (uint32_t)(exp == 0x1f);
+    const uint32_t mag = (subnormal_bits & is_subnormal) | (special_bits & is_special)
+                       | (normal_bits & ~(is_subnormal | is_special));
+    return (h & 0x8000) << 16 | mag;
 }
 
 /* Returns the code word of float bits u, and clears *inside for an
@@ -225,38 +236,55 @@ static inline uint32_t float_code(uint32_t u, int m, uint32_t base, uint32_t *in
     return ((u >> 31) << m | q) & (0 - *inside);
 }
 
-/* Writes n code words to codes and returns how many are outliers. Each
- * dtype has its own loop, because a branch on the dtype inside the loop
- * stops vectorization. */
-static size_t float_codes_f32(const uint8_t *src, size_t n, int m, uint32_t *codes)
+/* Writes n code words to codes, clears inside[i] for each outlier, and
+ * returns how many there are. Each dtype has its own loop, because a
+ * branch on the dtype inside the loop stops vectorization. */
+static size_t float_codes_f32(const uint8_t *src, size_t n, int m, uint32_t *codes,
+                              uint32_t *inside)
 {
     const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
     uint32_t outliers = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t u, inside;
+        uint32_t u;
         memcpy(&u, src + 4 * i, 4);
-        codes[i] = float_code(u, m, base, &inside);
-        outliers += inside ^ 1;
+        codes[i] = float_code(u, m, base, &inside[i]);
+        outliers += inside[i] ^ 1;
     }
     return outliers;
 }
 
-static size_t float_codes_bf16(const uint8_t *src, size_t n, int m, uint32_t *codes)
+static size_t float_codes_f16(const uint8_t *src, size_t n, int m, uint32_t *codes,
+                              uint32_t *inside)
 {
     const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
     uint32_t outliers = 0;
     for (size_t i = 0; i < n; i++) {
         uint16_t h;
-        uint32_t inside;
         memcpy(&h, src + 2 * i, 2);
-        codes[i] = float_code((uint32_t)h << 16, m, base, &inside);
-        outliers += inside ^ 1;
+        codes[i] = float_code(f16_as_f32_bits(h), m, base, &inside[i]);
+        outliers += inside[i] ^ 1;
     }
     return outliers;
 }
 
+static size_t float_codes_bf16(const uint8_t *src, size_t n, int m, uint32_t *codes,
+                               uint32_t *inside)
+{
+    const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
+    uint32_t outliers = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, 2);
+        codes[i] = float_code((uint32_t)h << 16, m, base, &inside[i]);
+        outliers += inside[i] ^ 1;
+    }
+    return outliers;
+}
+
+/* codes and inside each hold EL_ELF_BLOCK words. */
 static void split_float(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *planes,
-                        uint32_t *codes, el_buf *outliers, int *rc, el_error *err)
+                        uint32_t *codes, uint32_t *inside, el_buf *outliers, int *rc,
+                        el_error *err)
 {
     const size_t size = el_dtype_size(dt);
     const size_t nplanes = (size_t)(m + 8) / 8;
@@ -264,15 +292,12 @@ static void split_float(el_dtype dt, const uint8_t *src, size_t count, int m, ui
     for (size_t i = 0; i < count && *rc == 0; i += EL_ELF_BLOCK) {
         const size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
         const uint8_t *block = src + i * size;
-        size_t k = dt == EL_F32 ? float_codes_f32(block, n, m, codes)
-                                 : float_codes_bf16(block, n, m, codes);
+        size_t k = dt == EL_F32   ? float_codes_f32(block, n, m, codes, inside)
+                   : dt == EL_F16 ? float_codes_f16(block, n, m, codes, inside)
+                                  : float_codes_bf16(block, n, m, codes, inside);
 
-        /* Outliers are rare: look for them only in blocks that have any. */
-        const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
         for (size_t e = 0; e < n && k > 0 && *rc == 0; e++) {
-            uint32_t inside;
-            float_code(f32_bits_at(dt, block, e), m, base, &inside);
-            if (inside)
+            if (inside[e])
                 continue;
             const size_t index = i + e;
             *rc = el_buf_append(outliers, &index, sizeof index, err);
@@ -299,6 +324,21 @@ static void values_float(el_dtype dt, const uint32_t *codes, size_t n, int m, ui
             memcpy(&u, &v, 4);
             u |= codes[i] >> m << 31;
             memcpy(out + 4 * i, &u, 4);
+        }
+        return;
+    }
+    if (dt == EL_F16) {
+        /* v is 0 or a normal F16 number, as m <= el_elf_max_bits keeps
+         * 2^-m at or above F16's smallest normal: rebias the exponent
+         * 127 -> 15 and keep the top 10 fraction bits. */
+        for (size_t i = 0; i < n; i++) {
+            const float v = (float)(codes[i] & q_mask) * scale;
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            const uint32_t mag = u ? ((u >> 23) - 112) << 10 | (u >> 13 & 0x3ff) : 0;
+            const uint32_t h = mag | (codes[i] >> m) << 15;
+            out[2 * i] = (uint8_t)h;
+            out[2 * i + 1] = (uint8_t)(h >> 8);
         }
         return;
     }
@@ -342,10 +382,11 @@ int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8
                         el_buf *outliers, el_error *err)
 {
     if (float_path(dt, m)) {
-        uint32_t *codes = malloc(EL_ELF_BLOCK * sizeof *codes);
+        uint32_t *codes = malloc(2 * EL_ELF_BLOCK * sizeof *codes);
         int rc = codes ? 0 : el_fail(err, "out of memory for a block of elf code words");
         if (rc == 0)
-            split_float(dt, src, count, m, planes, codes, outliers, &rc, err);
+            split_float(dt, src, count, m, planes, codes, codes + EL_ELF_BLOCK, outliers, &rc,
+                        err);
         free(codes);
         return rc;
     }
