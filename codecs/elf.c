@@ -320,17 +320,21 @@ static int decode_outlier_frame(const uint8_t *frame, size_t frame_len, el_dtype
     return rc == 0 ? 0 : el_fail_context(err, "outlier list");
 }
 
-/* Decodes the planes layout; *m receives the m it records, which the
- * caller checks when only one m is valid. */
+/* Decodes the planes layout. A payload whose m is not want fails before
+ * any plane is decoded, unless want is -1 (any m). */
 static int decode_planes(el_dtype dt, const void *payload, size_t payload_len, void *dst,
-                         size_t count, int *m, el_error *err)
+                         size_t count, int want, el_error *err)
 {
     el_reader r = {payload, payload_len, 0};
     uint64_t lengths[ELF_MAX_PLANES + 1];
-    if (read_planes_header(&r, dt, m, lengths, err) != 0)
+    int m = 0;
+    if (read_planes_header(&r, dt, &m, lengths, err) != 0)
         return el_fail_context(err, "header");
+    if (want >= 0 && m != want)
+        return el_fail(err, "m = %d is invalid: elf on %s keeps %d bits", m, el_dtype_name(dt),
+                       want);
 
-    size_t nplanes = plane_count(*m);
+    size_t nplanes = plane_count(m);
     uint8_t *planes = malloc(count ? nplanes * count : 1);
     if (planes == NULL)
         return el_fail(err, "out of memory for %zu code word planes of %zu bytes", nplanes, count);
@@ -343,7 +347,7 @@ static int decode_planes(el_dtype dt, const void *payload, size_t payload_len, v
             el_fail_context(err, "code word plane %zu", j);
     }
     if (rc == 0)
-        rc = el_elf_join_planes(planes, nplanes, count, dt, *m, dst, err);
+        rc = el_elf_join_planes(planes, nplanes, count, dt, m, dst, err);
     if (rc == 0) {
         const uint8_t *frame = el_read_span(&r, (size_t)lengths[nplanes], err);
         rc = decode_outlier_frame(frame, (size_t)lengths[nplanes], dt, dst, count, err);
@@ -474,12 +478,8 @@ static int elf_decode(el_dtype dt, const void *payload, size_t payload_len,
     }
 
     int want = el_dtype_float_layout(dt).mantissa_bits;
-    int m = want;
-    if (decode_planes(dt, payload, payload_len, dst, count, &m, err) != 0)
+    if (decode_planes(dt, payload, payload_len, dst, count, want, err) != 0)
         return el_fail_context(err, "elf payload");
-    if (m != want)
-        return el_fail(err, "elf payload records m = %d, but elf on %s keeps %d bits", m,
-                       el_dtype_name(dt), want);
     return 0;
 }
 
@@ -521,8 +521,7 @@ static int elf_m_decode(el_dtype dt, const void *payload, size_t payload_len,
         return el_fail(err, "elf-m cannot decode %s tensors: use F64, F32, F16 or BF16",
                        el_dtype_name(dt));
 
-    int m;
-    if (decode_planes(dt, payload, payload_len, dst, count, &m, err) != 0)
+    if (decode_planes(dt, payload, payload_len, dst, count, -1, err) != 0)
         return el_fail_context(err, "elf-m payload");
     return 0;
 }

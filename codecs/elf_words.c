@@ -8,6 +8,7 @@
  * even, or shifted left when s < 0. The result equals
  * nearbyint(ldexp(|w|, m)) for every input. */
 #include "elf_words.h"
+#include "always_inline.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -236,46 +237,29 @@ static inline uint32_t float_code(uint32_t u, int m, uint32_t base, uint32_t *in
     return ((u >> 31) << m | q) & (0 - *inside);
 }
 
-/* Writes n code words to codes, clears inside[i] for each outlier, and
- * returns how many there are. Each dtype has its own loop, because a
- * branch on the dtype inside the loop stops vectorization. */
-static size_t float_codes_f32(const uint8_t *src, size_t n, int m, uint32_t *codes,
-                              uint32_t *inside)
+/* Returns the F32 bit pattern of element i of an F32, F16 or BF16 array. */
+static EL_ALWAYS_INLINE uint32_t float_bits_at(el_dtype dt, const uint8_t *src, size_t i)
 {
-    const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
-    uint32_t outliers = 0;
-    for (size_t i = 0; i < n; i++) {
+    if (dt == EL_F32) {
         uint32_t u;
         memcpy(&u, src + 4 * i, 4);
-        codes[i] = float_code(u, m, base, &inside[i]);
-        outliers += inside[i] ^ 1;
+        return u;
     }
-    return outliers;
+    uint16_t h;
+    memcpy(&h, src + 2 * i, 2);
+    return dt == EL_F16 ? f16_as_f32_bits(h) : (uint32_t)h << 16;
 }
 
-static size_t float_codes_f16(const uint8_t *src, size_t n, int m, uint32_t *codes,
-                              uint32_t *inside)
+/* Writes n code words to codes, clears inside[i] for each outlier, and
+ * returns how many there are. It is inlined with a constant dtype, because
+ * a branch on the dtype inside the loop stops vectorization. */
+static EL_ALWAYS_INLINE size_t float_codes(el_dtype dt, const uint8_t *src, size_t n, int m,
+                                            uint32_t *codes, uint32_t *inside)
 {
     const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
     uint32_t outliers = 0;
     for (size_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, src + 2 * i, 2);
-        codes[i] = float_code(f16_as_f32_bits(h), m, base, &inside[i]);
-        outliers += inside[i] ^ 1;
-    }
-    return outliers;
-}
-
-static size_t float_codes_bf16(const uint8_t *src, size_t n, int m, uint32_t *codes,
-                               uint32_t *inside)
-{
-    const uint32_t base = (uint32_t)(127 + 23 - m) << 23;
-    uint32_t outliers = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, src + 2 * i, 2);
-        codes[i] = float_code((uint32_t)h << 16, m, base, &inside[i]);
+        codes[i] = float_code(float_bits_at(dt, src, i), m, base, &inside[i]);
         outliers += inside[i] ^ 1;
     }
     return outliers;
@@ -292,9 +276,9 @@ static void split_float(el_dtype dt, const uint8_t *src, size_t count, int m, ui
     for (size_t i = 0; i < count && *rc == 0; i += EL_ELF_BLOCK) {
         const size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
         const uint8_t *block = src + i * size;
-        size_t k = dt == EL_F32   ? float_codes_f32(block, n, m, codes, inside)
-                   : dt == EL_F16 ? float_codes_f16(block, n, m, codes, inside)
-                                  : float_codes_bf16(block, n, m, codes, inside);
+        size_t k = dt == EL_F32   ? float_codes(EL_F32, block, n, m, codes, inside)
+                   : dt == EL_F16 ? float_codes(EL_F16, block, n, m, codes, inside)
+                                  : float_codes(EL_BF16, block, n, m, codes, inside);
 
         for (size_t e = 0; e < n && k > 0 && *rc == 0; e++) {
             if (inside[e])

@@ -53,18 +53,12 @@
  * With RANS_L = 2^16 and at most 2^15 slots, decoding a symbol leaves x at
  * least 2 * f, so one word always brings it back above RANS_L. */
 #include "entropy.h"
+#include "always_inline.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The coding loops rely on their per-symbol steps being inlined with a
- * constant table scale; plain `inline` leaves that to the compiler. */
-#if defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE inline
-#endif
 
 /* The renormalization steps use inline assembly on x86-64 with gcc or
  * clang: one comparison feeds two conditional moves (state and stream
@@ -791,25 +785,25 @@ static uint32_t get_u32le(const uint8_t *p)
 /* Words are little-endian. On little-endian hosts they are copied whole,
  * because gcc 12 does not merge the two byte accesses in the coding loops. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-static ALWAYS_INLINE uint32_t get_u16le(const uint8_t *p)
+static EL_ALWAYS_INLINE uint32_t get_u16le(const uint8_t *p)
 {
     uint16_t v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static ALWAYS_INLINE void put_u16le(uint8_t *p, uint32_t v)
+static EL_ALWAYS_INLINE void put_u16le(uint8_t *p, uint32_t v)
 {
     uint16_t w = (uint16_t)v;
     memcpy(p, &w, sizeof w);
 }
 #else
-static ALWAYS_INLINE uint32_t get_u16le(const uint8_t *p)
+static EL_ALWAYS_INLINE uint32_t get_u16le(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8;
 }
 
-static ALWAYS_INLINE void put_u16le(uint8_t *p, uint32_t v)
+static EL_ALWAYS_INLINE void put_u16le(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
@@ -819,7 +813,7 @@ static ALWAYS_INLINE void put_u16le(uint8_t *p, uint32_t v)
 /* Moves the low 16 bits of x into a word below *next when x is above
  * bound, and returns x without them in that case. The word is stored in
  * any case and kept only when due, so the caller leaves room for it. */
-static ALWAYS_INLINE uint32_t flush_word(uint32_t x, uint32_t bound, uint8_t **next)
+static EL_ALWAYS_INLINE uint32_t flush_word(uint32_t x, uint32_t bound, uint8_t **next)
 {
     uint8_t *p = *next;
     uint8_t *before = p - WORD_BYTES;
@@ -843,7 +837,7 @@ static ALWAYS_INLINE uint32_t flush_word(uint32_t x, uint32_t bound, uint8_t **n
 
 /* Pushes one symbol into state x, first moving a word of it below *p when
  * the state would overflow. */
-static ALWAYS_INLINE uint32_t rans_put(uint32_t x, const enc_table *t, uint8_t symbol, int scale,
+static EL_ALWAYS_INLINE uint32_t rans_put(uint32_t x, const enc_table *t, uint8_t symbol, int scale,
                                        uint8_t **p)
 {
     const enc_symbol *e = &t->symbol[symbol];
@@ -852,7 +846,7 @@ static ALWAYS_INLINE uint32_t rans_put(uint32_t x, const enc_table *t, uint8_t s
     return x + e->start + q * e->complement;
 }
 
-static ALWAYS_INLINE uint32_t rans_put_ctx(uint32_t x, const enc_table *t, uint8_t symbol,
+static EL_ALWAYS_INLINE uint32_t rans_put_ctx(uint32_t x, const enc_table *t, uint8_t symbol,
                                            uint8_t **p)
 {
     return rans_put(x, t, symbol, t->scale, p);
@@ -862,7 +856,7 @@ static ALWAYS_INLINE uint32_t rans_put_ctx(uint32_t x, const enc_table *t, uint8
  * here like scale), last round first. tables is NULL for order-0 coding
  * with order0, else ctx gives the table of each byte. The states stay in
  * registers, which needs them as separate variables. */
-static ALWAYS_INLINE void encode_rounds(uint32_t *x, unsigned states, const uint8_t *src,
+static EL_ALWAYS_INLINE void encode_rounds(uint32_t *x, unsigned states, const uint8_t *src,
                                         const uint8_t *ctx, size_t rounds,
                                         const enc_table *order0, int scale,
                                         const enc_table *const *tables, uint8_t **p)
@@ -1016,7 +1010,7 @@ static void build_decoder(const model *m, uint8_t *slots, decoder_model *d)
 /* Returns v with the word at *next shifted in, and advances *next, when v
  * is below RANS_L. The word is read in any case, so the caller guarantees
  * that it exists. */
-static ALWAYS_INLINE uint32_t refill_word(uint32_t v, const uint8_t **next)
+static EL_ALWAYS_INLINE uint32_t refill_word(uint32_t v, const uint8_t **next)
 {
     const uint8_t *p = *next;
     uint32_t refilled = v << 16 | get_u16le(p);
@@ -1038,7 +1032,7 @@ static ALWAYS_INLINE uint32_t refill_word(uint32_t v, const uint8_t **next)
 }
 
 /* Pops one symbol from state x into *out and returns the new state. */
-static ALWAYS_INLINE uint32_t rans_get(uint32_t x, const uint8_t *slots, int scale, uint8_t *out,
+static EL_ALWAYS_INLINE uint32_t rans_get(uint32_t x, const uint8_t *slots, int scale, uint8_t *out,
                                        const uint8_t **next)
 {
     uint32_t slot = x & ((UINT32_C(1) << scale) - 1);
@@ -1048,7 +1042,7 @@ static ALWAYS_INLINE uint32_t rans_get(uint32_t x, const uint8_t *slots, int sca
     return refill_word((fs & 0xffff) * (x >> scale) + slot - (fs >> 16), next);
 }
 
-static ALWAYS_INLINE uint32_t rans_get_ctx(uint32_t x, const decoder_model *m, uint8_t *out,
+static EL_ALWAYS_INLINE uint32_t rans_get_ctx(uint32_t x, const decoder_model *m, uint8_t *out,
                                            const uint8_t **next)
 {
     return rans_get(x, m->slots, m->scale, out, next);
@@ -1058,7 +1052,7 @@ static ALWAYS_INLINE uint32_t rans_get_ctx(uint32_t x, const decoder_model *m, u
  * scale) into dst. ctx is NULL for order-0 coding with models[0], else it
  * gives the model of each byte. The stream contains at least one word per
  * byte of the rounds from *next on. */
-static ALWAYS_INLINE void decode_rounds(uint32_t *x, unsigned states, const uint8_t **next,
+static EL_ALWAYS_INLINE void decode_rounds(uint32_t *x, unsigned states, const uint8_t **next,
                                         size_t rounds, const decoder_model *models, int scale,
                                         const uint8_t *ctx, uint8_t *dst)
 {

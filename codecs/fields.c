@@ -20,6 +20,7 @@
  * For BF16: X, T. F16: X, T, S (r = 2). F32: X, T, one B, S (r = 7).
  * F64: H, X, T, five B, S (r = 4). */
 #include "codec.h"
+#include "always_inline.h"
 #include "entropy.h"
 #include "zstd_frame.h"
 
@@ -68,13 +69,8 @@ static int stream_count(const field_layout *l)
     return has_high + 2 + l->whole_bytes + has_sign_stream;
 }
 
-#if defined(__GNUC__)
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define ALWAYS_INLINE inline
-#endif
 
-static ALWAYS_INLINE uint64_t load_bits(const uint8_t *src, size_t size, size_t i)
+static EL_ALWAYS_INLINE uint64_t load_bits(const uint8_t *src, size_t size, size_t i)
 {
     uint64_t v = 0;
     for (size_t k = 0; k < size; k++)
@@ -82,7 +78,7 @@ static ALWAYS_INLINE uint64_t load_bits(const uint8_t *src, size_t size, size_t 
     return v;
 }
 
-static ALWAYS_INLINE void store_bits(uint8_t *dst, size_t size, size_t i, uint64_t v)
+static EL_ALWAYS_INLINE void store_bits(uint8_t *dst, size_t size, size_t i, uint64_t v)
 {
     for (size_t k = 0; k < size; k++)
         dst[i * size + k] = (uint8_t)(v >> (8 * k));
@@ -92,7 +88,7 @@ static ALWAYS_INLINE void store_bits(uint8_t *dst, size_t size, size_t i, uint64
  * constant layouts for the common dtypes, so that the compiler turns the
  * byte loops and shifts into a few instructions per element. With the
  * layout read at run time they took a third of the codec's time. */
-static ALWAYS_INLINE void split_loop(const field_layout l, const uint8_t *src, size_t count,
+static EL_ALWAYS_INLINE void split_loop(const field_layout l, const uint8_t *src, size_t count,
                                      size_t size, uint8_t **streams)
 {
     const int m = l.mantissa_bits;
@@ -121,7 +117,7 @@ static ALWAYS_INLINE void split_loop(const field_layout l, const uint8_t *src, s
     }
 }
 
-static ALWAYS_INLINE void join_loop(const field_layout l, uint8_t *const *streams, size_t count,
+static EL_ALWAYS_INLINE void join_loop(const field_layout l, uint8_t *const *streams, size_t count,
                                     size_t size, uint8_t *dst)
 {
     const int m = l.mantissa_bits;
