@@ -64,7 +64,7 @@ static int bit_length(uint64_t v)
  * one cache line. */
 typedef struct de_slot {
     uint64_t key;
-    size_t position;   /* position + 1 of the last occurrence; 0 is empty */
+    size_t position;   /* position + 1 of the last occurrence, 0 when empty */
 } de_slot;
 
 typedef struct de_table {

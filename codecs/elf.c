@@ -14,9 +14,9 @@
  *
  * Layout of both: u8 m, one varint frame length per code byte plane and
  * one for the outlier list, then the frames. The code words are split into
- * ceil((m + 1) / 8) little-endian byte planes, each its own zstd frame;
- * planes that zstd cannot shrink are raw-block frames. "elf" always has m
- * equal to the dtype's mantissa width; it also decodes an older layout,
+ * ceil((m + 1) / 8) little-endian byte planes, each its own zstd frame.
+ * Planes that zstd cannot shrink are raw-block frames. "elf" always has m
+ * equal to the dtype's mantissa width. It also decodes an older layout,
  * described above decode_packed.
  * Outlier list: varint count, varint index deltas (the first is the index
  * itself), then the raw little-endian elements. */
@@ -211,10 +211,10 @@ static int split(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *
  * their own. Raw-block frames have a known length, so they are written
  * to out straight from the planes.
  *
- * Code word planes hold few repeated strings. At the default levels, up to
- * 3, they are coded as literals only: on the F32 and BF16 real models that
- * was as small as level 1 and about 1.3x faster, while level 3 was 3 to 4x
- * slower than level 1 and larger. Higher levels, which a user sets to
+ * Code word planes hold few repeated strings, so at the default levels, up
+ * to 3, they are coded as literals only. On the F32 and BF16 real models
+ * that was as small as level 1 and about 1.3x faster. Level 3 was 3 to 4x
+ * slower than level 1, and larger. Higher levels, which a user sets to
  * trade speed for size, are kept. */
 static int encode_planes(el_dtype dt, const void *src, size_t count, int m, int level,
                          el_buf *out, el_error *err)

@@ -49,7 +49,8 @@ static void make_contexts_key(void)
     contexts_key_ok = pthread_key_create(&contexts_key, free_contexts) == 0;
 }
 
-/* This thread's contexts, created on first use; NULL without memory. */
+/* Returns this thread's contexts, created on first use, or NULL without
+ * memory. */
 static zstd_contexts *thread_contexts(void)
 {
     pthread_once(&contexts_once, make_contexts_key);
@@ -96,7 +97,7 @@ int el_tensor_bytes(el_dtype dt, size_t count, size_t *out, el_error *err)
 }
 
 /* Compresses src into one frame at the end of out with this thread's
- * context. level 0 asks for literals only (el_zstd_append_literals_frame). */
+ * context. Level 0 selects literals only (el_zstd_append_literals_frame). */
 static int compress_frame(el_buf *out, const void *src, size_t len, int level, el_error *err)
 {
     size_t bound = ZSTD_compressBound(len);
@@ -121,7 +122,8 @@ static int compress_frame(el_buf *out, const void *src, size_t len, int level, e
         }
     }
     if (ZSTD_isError(rc))
-        return el_fail(err, "zstd rejected level %d: %s", level, ZSTD_getErrorName(rc));
+        return el_fail(err, "zstd compression level %d is invalid: %s", level,
+                       ZSTD_getErrorName(rc));
 
     static const uint8_t empty[1];
     size_t written = ZSTD_compress2(cctx, out->data + out->len, bound, len ? src : empty, len);

@@ -109,7 +109,7 @@ typedef struct decode_job {
 struct el_chunk_reader {
     const el_container *c;
     el_pool *pool;
-    decode_job *jobs;          /* window slots; the oldest is jobs[consumed % window] */
+    decode_job *jobs;          /* window slots, the oldest at jobs[consumed % window] */
     size_t window;
     size_t submitted, consumed;
     uint64_t *tensors;
@@ -213,8 +213,8 @@ static int submit_next(el_chunk_reader *r, decode_job *job, el_error *err)
 }
 
 /* Submits chunks, of this tensor and the ones after it, until every slot
- * is busy. A failure stops the scheduling; the caller hears of it when it
- * reaches that tensor. */
+ * is busy. A failure stops the scheduling, and the caller gets its error on
+ * reaching that tensor. */
 static void fill_window(el_chunk_reader *r)
 {
     while (!r->failed && r->next_tensor < r->n && r->submitted - r->consumed < r->window) {
@@ -304,8 +304,9 @@ int el_chunk_reader_next(el_chunk_reader *r, el_chunk *out, el_error *err)
     decode_job *job = &r->jobs[r->consumed % r->window];
     if (r->consumed == r->submitted || job->tensor != r->tensor) {
         if (r->failed && r->next_tensor == r->tensor) {
-            /* A failure in prepare names the tensor itself; one in
-             * submit_next happens after prepare filled the plan. */
+            /* A failure in prepare names the tensor itself. One in
+             * submit_next happens after prepare filled the plan, which
+             * supplies the name. */
             *err = r->fail_err;
             if (!r->next_ready)
                 return -1;

@@ -1,6 +1,7 @@
 /* Decoding the chunks of a list of tensors in order on a worker pool, which
- * runs ahead across tensor boundaries: while the caller writes one tensor's
- * last chunk, the workers already decode the next tensor's first ones. */
+ * runs ahead across tensor boundaries. While the caller writes one
+ * tensor's last chunk, the workers already decode the next tensor's first
+ * ones. */
 #ifndef ELVES_CHUNK_READER_H
 #define ELVES_CHUNK_READER_H
 

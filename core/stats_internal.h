@@ -1,6 +1,6 @@
-/* Definitions the statistics passes share. stats.c takes every dtype
- * element by element; stats_f32.c (F32) and stats_half.c (F16 and BF16)
- * are the fast passes. */
+/* Definitions shared by the statistics passes: the one for every dtype,
+ * element by element, in stats.c, and the fast F32 pass and F16/BF16 pass
+ * in stats_f32.c and stats_half.c. */
 #ifndef ELVES_STATS_INTERNAL_H
 #define ELVES_STATS_INTERNAL_H
 

@@ -9,9 +9,9 @@
  * The payload is u8 M, the frame lengths, then one zstd frame per byte
  * plane of the code words (plane 0 contains the low byte of every word) and
  * one for the outlier list. Containers written before the planes layout
- * hold one zstd frame of the code words packed MSB first and zero-padded to
- * a byte, then the outlier list; the decoder still reads those, and the
- * packed vectors below check that.
+ * contain one zstd frame of the code words packed MSB first and
+ * zero-padded to a byte, then the outlier list. The decoder still reads
+ * those, and the packed vectors below check that.
  *
  * The same ten inputs for every dtype, with u = 2^-M the spacing of [1, 2):
  *   0: 0             y = 1                 code 0

@@ -1,7 +1,7 @@
 /* Tests of the bit-level ELF code words against the plain definition
  * q = nearbyint(ldexp(|w|, m)) computed in double arithmetic: every 16-bit
  * pattern of F16 and BF16 at every m, and random bit patterns, normal
- * weights and rounding ties for F32 and F64; then their byte planes. */
+ * weights and rounding ties for F32 and F64, and then their byte planes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,10 +26,10 @@ static int64_t reference_word(double w, int m)
     return (int64_t)((uint64_t)(signbit(w) ? 1 : 0) << m | (uint64_t)q);
 }
 
-/* Checks that the byte planes of n elements hold the code words codes[]
+/* Checks that the byte planes of n elements contain the code words codes[]
  * with the outliers found[0..k), and that joining them gives the values
- * el_elf_values gives. F32 and BF16 up to m = 23 take a path of their own
- * there, which this compares with the element-by-element words. */
+ * el_elf_values gives. F32, F16 and BF16 up to m = 23 take a path of their
+ * own there, which this compares with the element-by-element words. */
 static void check_planes(el_dtype dt, const uint8_t *src, size_t n, int m,
                          const uint64_t *codes, const size_t *found, size_t k)
 {
