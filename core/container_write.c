@@ -58,6 +58,11 @@ typedef struct writer {
     size_t chunk_bytes;    /* source bytes per chunk */
     size_t n_entries;      /* entries in "tensors" so far */
     size_t report_base;    /* report->layers index of the current model's tensor 0 */
+
+    /* Checksum of the source file being written, fed in file order from
+     * the bytes each step reads anyway: opaque runs, and each tensor's
+     * chunks as they are written. */
+    XXH3_state_t *file_hash;
 } writer;
 
 static const char *base_name(const char *path)
@@ -273,6 +278,31 @@ static void drain_window(writer *w)
     }
 }
 
+/* Adds len bytes of tensor t, from byte `at` of the tensor, to the file
+ * checksum. Readers point a stored tensor's data at its bytes in the file
+ * mapping, so `read` normally holds them, just read; otherwise the bytes
+ * come from the mapping. */
+static void hash_file_bytes(writer *w, const el_workspace *ws, size_t m, size_t t,
+                            uint64_t at, size_t len, const uint8_t *read)
+{
+    const el_tensor *tensor = &ws->models[m].tensors[t];
+    const uint8_t *in_file = ws->models[m].files[tensor->file].map + tensor->offset + at;
+    XXH3_128bits_update(w->file_hash, in_file, len);
+    if (in_file != read)
+        el_release_range(in_file, len);
+}
+
+/* Adds the bytes of a tensor that no chunk reads (a copy written as a
+ * reference) to the file checksum, a window at a time. */
+static void hash_unread_tensor(writer *w, const el_workspace *ws, size_t m, size_t t)
+{
+    const el_tensor *tensor = &ws->models[m].tensors[t];
+    for (uint64_t pos = 0, window = 16u << 20; pos < tensor->nbytes; pos += window) {
+        size_t n = tensor->nbytes - pos < window ? (size_t)(tensor->nbytes - pos) : (size_t)window;
+        hash_file_bytes(w, ws, m, t, pos, n, NULL);
+    }
+}
+
 /* Writes the chunks of one tensor in order, as the pool encodes them ahead,
  * and records them with the tensor's error figures and the checksum of its
  * decoded bytes. */
@@ -336,6 +366,7 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
             if (exact && !job->exact)
                 XXH3_copyState(hash, source_hash);
             XXH3_128bits_update(source_hash, src, job->count * size);
+            hash_file_bytes(w, ws, m, t, job->first * size, job->count * size, src);
             if (!tensor->derived)
                 el_release_range(src, job->count * size);
             if (!(exact && job->exact))
@@ -424,8 +455,10 @@ static int write_tensor(writer *w, const el_workspace *ws, size_t m, size_t t,
     rep->lossless = layer->bound.kind == EL_BOUND_LOSSLESS;
 
     long first = shared_entry(w, ws, m, t);
-    if (first >= 0)
+    if (first >= 0) {
+        hash_unread_tensor(w, ws, m, t);
         return write_reference(first, tensors, entry, rep, err);
+    }
 
     return write_chunks(w, ws, m, t, out_path, entry, rep, err);
 }
@@ -460,39 +493,40 @@ static int write_opaque(writer *w, const void *bytes, size_t len, const char *ou
     return 0;
 }
 
-static cJSON *file_entry(const char *name, const void *bytes, uint64_t size,
-                         cJSON *files, el_error *err)
+/* Adds a file's entry to files. Its "xxh3_128" holds a placeholder of the
+ * same length until set_file_hash fills it in. */
+static cJSON *file_entry(const char *name, uint64_t size, cJSON *files, el_error *err)
 {
     cJSON *entry = cJSON_CreateObject();
     if (entry == NULL || !cJSON_AddItemToArray(files, entry)) {
         el_fail(err, "out of memory building the manifest");
         return NULL;
     }
-    /* Hashed a window at a time, dropping each window's pages after, so
-     * that a file larger than memory is never resident at once. */
-    XXH3_state_t *state = XXH3_createState();
-    if (state == NULL) {
-        el_fail(err, "out of memory");
+    if (cJSON_AddArrayToObject(entry, "segments") == NULL
+        || add_string(entry, "name", name, err) != 0
+        || add_number(entry, "size", (double)size, err) != 0
+        || add_string(entry, "xxh3_128", "00000000000000000000000000000000", err) != 0)
         return NULL;
-    }
-    XXH3_128bits_reset(state);
-    const uint8_t *p = bytes;
-    for (uint64_t pos = 0, window = 64u << 20; pos < size; pos += window) {
-        size_t n = size - pos < window ? (size_t)(size - pos) : (size_t)window;
-        XXH3_128bits_update(state, p + pos, n);
-        el_release_range(p + pos, n);
-    }
+    return entry;
+}
+
+static int set_file_hash(cJSON *entry, XXH3_state_t *state, el_error *err)
+{
     XXH128_hash_t h = XXH3_128bits_digest(state);
-    XXH3_freeState(state);
     char hash[33];
     snprintf(hash, sizeof hash, "%016llx%016llx", (unsigned long long)h.high64,
              (unsigned long long)h.low64);
-    cJSON *segments = cJSON_AddArrayToObject(entry, "segments");
-    if (segments == NULL || add_string(entry, "name", name, err) != 0
-        || add_number(entry, "size", (double)size, err) != 0
-        || add_string(entry, "xxh3_128", hash, err) != 0)
-        return NULL;
-    return segments;
+    if (cJSON_SetValuestring(cJSON_GetObjectItem(entry, "xxh3_128"), hash) == NULL)
+        return el_fail(err, "out of memory building the manifest");
+    return 0;
+}
+
+/* Writes an opaque run of the file being written, for its checksum too. */
+static int write_file_run(writer *w, const uint8_t *bytes, size_t len, const char *out_path,
+                          cJSON *segments, el_error *err)
+{
+    XXH3_128bits_update(w->file_hash, bytes, len);
+    return write_opaque(w, bytes, len, out_path, segments, err);
 }
 
 /* Records the file's CRC-32 fields as [start, length, offset...] lists, for
@@ -550,10 +584,11 @@ static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
 {
     const el_model *model = &ws->models[m];
     const el_file *file = &model->files[f];
-    cJSON *segments = file_entry(file->name, file->map, file->size, files, err);
-    if (segments == NULL || add_crc_fixups(cJSON_GetArrayItem(files, cJSON_GetArraySize(files) - 1),
-                                           file, err) != 0)
+    cJSON *entry = file_entry(file->name, file->size, files, err);
+    if (entry == NULL || add_crc_fixups(entry, file, err) != 0)
         return -1;
+    cJSON *segments = cJSON_GetObjectItem(entry, "segments");
+    XXH3_128bits_reset(w->file_hash);
 
     uint64_t pos = 0;
     for (size_t i = 0; i < n_order; i++) {
@@ -576,8 +611,8 @@ static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
                            file->name);
 
         if (tensor->offset > pos
-            && (write_opaque(w, file->map + pos, tensor->offset - pos, out_path, segments,
-                             err) != 0
+            && (write_file_run(w, file->map + pos, tensor->offset - pos, out_path, segments,
+                               err) != 0
                 || report_progress(w, tensor->offset - pos, file->name, err) != 0))
             return -1;
 
@@ -591,10 +626,10 @@ static int write_file(writer *w, const el_workspace *ws, size_t m, size_t f,
     }
 
     if (pos < file->size
-        && (write_opaque(w, file->map + pos, file->size - pos, out_path, segments, err) != 0
+        && (write_file_run(w, file->map + pos, file->size - pos, out_path, segments, err) != 0
             || report_progress(w, file->size - pos, file->name, err) != 0))
         return -1;
-    return 0;
+    return set_file_hash(entry, w->file_hash, err);
 }
 
 /* Lists the tensors of model m that write_file will encode, in its order:
@@ -646,11 +681,12 @@ static int write_files(writer *w, const el_workspace *ws, size_t m, const char *
     const el_model *model = &ws->models[m];
 
     if (model->index_json != NULL) {
-        cJSON *segments = file_entry(model->index_name, model->index_json,
-                                     model->index_json_len, files, err);
-        if (segments == NULL
-            || write_opaque(w, model->index_json, model->index_json_len, out_path,
-                            segments, err) != 0)
+        cJSON *entry = file_entry(model->index_name, model->index_json_len, files, err);
+        XXH3_128bits_reset(w->file_hash);
+        if (entry == NULL
+            || write_file_run(w, (const uint8_t *)model->index_json, model->index_json_len,
+                              out_path, cJSON_GetObjectItem(entry, "segments"), err) != 0
+            || set_file_hash(entry, w->file_hash, err) != 0)
             return -1;
     }
 
@@ -793,7 +829,10 @@ int el_export_models(const el_workspace *ws, const size_t *models, size_t n_mode
     w.ring = calloc(w.window, sizeof *w.ring);
     w.ws = ws;
     w.slots = calloc(ws->n_models, sizeof *w.slots);
-    if (report->layers == NULL || w.slots == NULL || w.pool == NULL || w.ring == NULL) {
+    w.file_hash = XXH3_createState();
+    if (report->layers == NULL || w.slots == NULL || w.pool == NULL || w.ring == NULL
+        || w.file_hash == NULL) {
+        XXH3_freeState(w.file_hash);
         free(w.slots);
         free(w.ring);
         el_pool_stop(w.pool);
@@ -856,6 +895,7 @@ out:
         el_chunk_job_free(&w.ring[i]);
     free(w.ring);
     free(w.plan);
+    XXH3_freeState(w.file_hash);
     cJSON_Delete(root);
     return rc;
 }
