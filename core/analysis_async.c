@@ -156,7 +156,8 @@ static void *analysis_worker(void *arg)
     return NULL;
 }
 
-/* Fills every layer's dup field from one pass over all models. */
+/* Fills every layer's dup field from the hashes the analysis took; only
+ * tensors whose hashes match are read again. */
 static int find_duplicates(el_workspace *ws, el_error *err)
 {
     el_dup **dups = calloc(ws->n_models, sizeof *dups);
@@ -173,8 +174,10 @@ static int find_duplicates(el_workspace *ws, el_error *err)
             el_fail(err, "out of memory finding duplicates");
             goto out;
         }
+        for (size_t t = 0; t < ws->models[m].n_tensors; t++)
+            dups[m][t].hash = ws->layers[m][t].stats.hash;
     }
-    if (el_find_duplicates(models, ws->n_models, dups, err) != 0)
+    if (el_group_duplicates(models, ws->n_models, dups, err) != 0)
         goto out;
     for (size_t m = 0; m < ws->n_models; m++)
         for (size_t t = 0; t < ws->models[m].n_tensors; t++)
@@ -293,8 +296,9 @@ static void *analysis_coordinator(void *arg)
     int stop = a->failed || atomic_load(&a->cancelled);
     pthread_mutex_unlock(&a->lock);
 
-    /* NOTE: el_find_duplicates cannot be cancelled, so freeing the
-     * analysis during this step waits until it has read every byte. */
+    /* NOTE: el_group_duplicates cannot be cancelled, so freeing the
+     * analysis during this step waits until it has compared every pair
+     * of tensors whose hashes match. */
     el_error err;
     if (!stop && find_duplicates(ws, &err) != 0)
         record_failure(a, &err);

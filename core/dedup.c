@@ -83,7 +83,8 @@ static int same_key(const candidate *a, const candidate *b)
            a->dtype == b->dtype && a->nbytes == b->nbytes;
 }
 
-/* Hashes every tensor into dups and lists the non-empty ones. */
+/* Lists the non-empty tensors with the hashes in dups, and clears the
+ * rest of each entry. */
 static size_t collect(const el_model *const *models, size_t n_models,
                       el_dup *const *dups, candidate *out)
 {
@@ -93,8 +94,7 @@ static size_t collect(const el_model *const *models, size_t n_models,
             const el_tensor *tensor = &models[m]->tensors[t];
             el_dup *d = &dups[m][t];
 
-            memset(d, 0, sizeof *d);
-            d->hash = el_tensor_hash(tensor);
+            *d = (el_dup){ .hash = d->hash };
             if (tensor->nbytes == 0)
                 continue;
 
@@ -134,6 +134,15 @@ static void resolve_run(const candidate *run, size_t n, el_dup *const *dups)
 
 int el_find_duplicates(const el_model *const *models, size_t n_models,
                        el_dup *const *dups, el_error *err)
+{
+    for (size_t m = 0; m < n_models; m++)
+        for (size_t t = 0; t < models[m]->n_tensors; t++)
+            dups[m][t].hash = el_tensor_hash(&models[m]->tensors[t]);
+    return el_group_duplicates(models, n_models, dups, err);
+}
+
+int el_group_duplicates(const el_model *const *models, size_t n_models,
+                        el_dup *const *dups, el_error *err)
 {
     size_t total = 0;
     for (size_t m = 0; m < n_models; m++)

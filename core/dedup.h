@@ -8,10 +8,6 @@
 
 #include "model.h"
 
-typedef struct el_hash128 {
-    uint64_t lo, hi;
-} el_hash128;
-
 el_hash128 el_hash128_bytes(const void *data, size_t len);
 
 /* Formats a hash as 32 lowercase hex digits plus NUL. */
@@ -42,5 +38,10 @@ typedef struct el_dup {
  * never are. dups[m] must each hold models[m]->n_tensors entries. */
 int el_find_duplicates(const el_model *const *models, size_t n_models,
                        el_dup *const *dups, el_error *err);
+
+/* As el_find_duplicates, for callers that already hold each tensor's hash
+ * in dups[m][t].hash: reads only the bytes of tensors whose hashes match. */
+int el_group_duplicates(const el_model *const *models, size_t n_models,
+                        el_dup *const *dups, el_error *err);
 
 #endif

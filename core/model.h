@@ -13,6 +13,11 @@
 
 #define EL_MAX_DIMS 16
 
+/* An XXH3-128 checksum. */
+typedef struct el_hash128 {
+    uint64_t lo, hi;
+} el_hash128;
+
 typedef struct el_tensor {
     char *name;
     el_dtype dtype;

@@ -298,9 +298,8 @@ static void scan_chunk(scan *sc, el_dtype dtype, const uint8_t *p, uint64_t n)
  * dtype kernel, then the moments of the chunk. el_stats_compute sends F32,
  * F16 and BF16 tensors to the faster paths below instead. */
 
-static void scan_tensor(scan *sc, const el_tensor *t, size_t size)
+static void scan_tensor(scan *sc, const el_tensor *t, size_t size, block_tail *tail)
 {
-    uint64_t released = 0;
     for (uint64_t i = 0; i < t->count; i += BLOCK) {
         const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
         const uint8_t *p = t->data + i * size;
@@ -309,11 +308,7 @@ static void scan_tensor(scan *sc, const el_tensor *t, size_t size)
         scan_chunk(sc, t->dtype, p, n);
         flush_block(sc);
 
-        uint64_t scanned = (i + n) * size;
-        if (!t->derived && scanned - released >= RELEASE_WINDOW) {
-            el_release_range(t->data + released, scanned - released);
-            released = scanned;
-        }
+        el_block_done(tail, t, i * size, (i + n) * size);
     }
 }
 
@@ -334,6 +329,15 @@ void el_stats_finish_totals(el_stats *s, const moments *m)
         s->max = m->max;
         s->mean = m->mean;
         s->std = sqrt(m->m2 / (double)m->finite);
+    }
+}
+
+void el_block_done(block_tail *tail, const el_tensor *t, uint64_t start, uint64_t end)
+{
+    XXH3_128bits_update(tail->hash, t->data + start, (size_t)(end - start));
+    if (!t->derived && end - tail->released >= RELEASE_WINDOW) {
+        el_release_range(t->data + tail->released, end - tail->released);
+        tail->released = end;
     }
 }
 
@@ -359,14 +363,14 @@ static void finish(scan *sc, el_stats *s)
 
 /* Computes the statistics of a tensor of another dtype. Returns -1 when
  * out of memory. */
-static int compute_scanned(const el_tensor *t, el_stats *s)
+static int compute_scanned(const el_tensor *t, el_stats *s, block_tail *tail)
 {
     scan *sc = calloc(1, sizeof *sc);
     if (sc == NULL)
         return -1;
     sc->s = s;
 
-    scan_tensor(sc, t, el_dtype_size(t->dtype));
+    scan_tensor(sc, t, el_dtype_size(t->dtype), tail);
     finish(sc, s);
     free(sc);
     return 0;
@@ -394,17 +398,24 @@ int el_stats_compute(const el_tensor *t, el_stats *out, el_error *err)
                            "histogram", name);
     }
 
-    int rc;
-    if (t->dtype == EL_F32)
-        rc = el_stats_compute_f32(t, &s);
-    else if (t->dtype == EL_F16 || t->dtype == EL_BF16)
-        rc = el_stats_compute_half(t, &s);
-    else
-        rc = compute_scanned(t, &s);
+    block_tail tail = { .hash = XXH3_createState() };
+    int rc = tail.hash != NULL ? 0 : -1;
+    if (rc == 0)
+        XXH3_128bits_reset(tail.hash);
+    if (rc == 0 && t->dtype == EL_F32)
+        rc = el_stats_compute_f32(t, &s, &tail);
+    else if (rc == 0 && (t->dtype == EL_F16 || t->dtype == EL_BF16))
+        rc = el_stats_compute_half(t, &s, &tail);
+    else if (rc == 0)
+        rc = compute_scanned(t, &s, &tail);
     if (rc != 0) {
+        XXH3_freeState(tail.hash);
         free(s.exponent_hist);
         return el_fail(err, "tensor '%s': out of memory for statistics", name);
     }
+    XXH128_hash_t h = XXH3_128bits_digest(tail.hash);
+    XXH3_freeState(tail.hash);
+    s.hash = (el_hash128){ .lo = h.low64, .hi = h.high64 };
 
     *out = s;
     return 0;

@@ -25,6 +25,8 @@ typedef struct el_stats {
 
     int n_planes;            /* element size in bytes */
     double plane_entropy[8]; /* bits per byte of each little-endian byte plane */
+
+    el_hash128 hash;         /* XXH3-128 of the tensor's bytes */
 } el_stats;
 
 int el_stats_compute(const el_tensor *t, el_stats *out, el_error *err);

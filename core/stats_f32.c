@@ -190,9 +190,9 @@ static void fold_f32(f32_scan *fs)
 
 /* Scans the tensor in BLOCK-sized chunks, taking the moments of each chunk
  * and then its counts while it is in cache. */
-static void scan_f32_tensor(f32_scan *fs, const el_tensor *t)
+static void scan_f32_tensor(f32_scan *fs, const el_tensor *t, block_tail *tail)
 {
-    uint64_t released = 0, since_fold = 0;
+    uint64_t since_fold = 0;
     for (uint64_t i = 0; i < t->count; i += BLOCK) {
         const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
         const uint8_t *p = t->data + i * 4;
@@ -216,11 +216,7 @@ static void scan_f32_tensor(f32_scan *fs, const el_tensor *t)
             since_fold = 0;
         }
 
-        const uint64_t scanned = (i + n) * 4;
-        if (!t->derived && scanned - released >= RELEASE_WINDOW) {
-            el_release_range(t->data + released, scanned - released);
-            released = scanned;
-        }
+        el_block_done(tail, t, i * 4, (i + n) * 4);
     }
 }
 
@@ -252,7 +248,7 @@ static void finish_f32(const f32_scan *fs, el_stats *s)
 }
 
 /* Computes the statistics of an F32 tensor. Returns -1 when out of memory. */
-int el_stats_compute_f32(const el_tensor *t, el_stats *s)
+int el_stats_compute_f32(const el_tensor *t, el_stats *s, block_tail *tail)
 {
     /* Only the counters need clearing, because `finite` is written before
      * it is read. */
@@ -261,7 +257,7 @@ int el_stats_compute_f32(const el_tensor *t, el_stats *s)
         return -1;
     memset(fs, 0, offsetof(f32_scan, finite));
 
-    scan_f32_tensor(fs, t);
+    scan_f32_tensor(fs, t, tail);
     finish_f32(fs, s);
     free(fs);
     return 0;

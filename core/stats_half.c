@@ -239,12 +239,11 @@ static void flush_packed(half_scan *hs)
 /* One pass over the tensor in HALF_BLOCK-sized chunks, two increments per
  * element. Serves every size, and takes tensors under HIST16_MIN_F16 or
  * HIST16_MIN_BF16 elements. */
-static void scan_half_packed(half_scan *hs, const el_tensor *t)
+static void scan_half_packed(half_scan *hs, const el_tensor *t, block_tail *tail)
 {
     /* Keys of finite patterns lie in [-limit, limit), where limit is the
      * smallest pattern with an all-ones exponent. */
     const int limit = hs->dtype == EL_F16 ? 0x7c00 : 0x7f80;
-    uint64_t released = 0;
     for (uint64_t i = 0; i < t->count; i += HALF_BLOCK) {
         const uint64_t n = t->count - i < HALF_BLOCK ? t->count - i : HALF_BLOCK;
         const uint8_t *p = t->data + i * 2;
@@ -263,11 +262,7 @@ static void scan_half_packed(half_scan *hs, const el_tensor *t)
         count_half_block(hs, p, n);
         flush_packed(hs);
 
-        const uint64_t scanned = (i + n) * 2;
-        if (!t->derived && scanned - released >= RELEASE_WINDOW) {
-            el_release_range(t->data + released, scanned - released);
-            released = scanned;
-        }
+        el_block_done(tail, t, i * 2, (i + n) * 2);
     }
 }
 
@@ -340,9 +335,10 @@ static void count_hist16_block(uint32_t (*hist)[65536], const uint8_t *p, uint64
 
 /* One pass over the tensor counting each pattern, for tensors of at least
  * HIST16_MIN_F16 or HIST16_MIN_BF16 elements. */
-static void scan_half_hist16(half_scan *hs, const el_tensor *t, uint32_t (*hist)[65536])
+static void scan_half_hist16(half_scan *hs, const el_tensor *t, uint32_t (*hist)[65536],
+                             block_tail *tail)
 {
-    uint64_t released = 0, since_fold = 0;
+    uint64_t since_fold = 0;
     for (uint64_t i = 0; i < t->count; i += BLOCK) {
         const uint64_t n = t->count - i < BLOCK ? t->count - i : BLOCK;
         const uint8_t *p = t->data + i * 2;
@@ -355,11 +351,7 @@ static void scan_half_hist16(half_scan *hs, const el_tensor *t, uint32_t (*hist)
             since_fold = 0;
         }
 
-        const uint64_t scanned = (i + n) * 2;
-        if (!t->derived && scanned - released >= RELEASE_WINDOW) {
-            el_release_range(t->data + released, scanned - released);
-            released = scanned;
-        }
+        el_block_done(tail, t, i * 2, (i + n) * 2);
     }
     fold_hist16(hs, hist);
 }
@@ -433,7 +425,7 @@ static void finish_half(const half_scan *hs, el_stats *s)
 
 /* Computes the statistics of an F16 or BF16 tensor. Returns -1 when out of
  * memory. */
-int el_stats_compute_half(const el_tensor *t, el_stats *s)
+int el_stats_compute_half(const el_tensor *t, el_stats *s, block_tail *tail)
 {
     half_scan *hs = malloc(sizeof *hs);
     if (hs == NULL)
@@ -446,9 +438,9 @@ int el_stats_compute_half(const el_tensor *t, el_stats *s)
     if (t->count >= (t->dtype == EL_F16 ? HIST16_MIN_F16 : HIST16_MIN_BF16))
         hist = calloc(COPIES, sizeof *hist);
     if (hist != NULL)
-        scan_half_hist16(hs, t, hist);
+        scan_half_hist16(hs, t, hist, tail);
     else
-        scan_half_packed(hs, t);
+        scan_half_packed(hs, t, tail);
     finish_half(hs, s);
 
     free(hist);

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "stats.h"
 
@@ -39,6 +40,17 @@ typedef struct moments {
  * than memory never becomes resident as a whole. */
 #define RELEASE_WINDOW (16u << 20)
 
+/* What every pass does after a block: the tensor's checksum takes the
+ * block while it is in cache, and the pages already read are dropped each
+ * time RELEASE_WINDOW bytes of them have passed. */
+typedef struct block_tail {
+    XXH3_state_t *hash;
+    uint64_t released;   /* bytes from the start whose pages were dropped */
+} block_tail;
+
+/* Ends the block of bytes [start, end) of t. */
+void el_block_done(block_tail *tail, const el_tensor *t, uint64_t start, uint64_t end);
+
 /* Merges the summary of a block into the running one. */
 void el_moments_merge(moments *run, const moments *block);
 
@@ -51,8 +63,8 @@ void el_stats_finish_totals(el_stats *s, const moments *m);
 
 /* The fast passes. Each fills s for its dtypes and returns -1 when out of
  * memory. */
-int el_stats_compute_f32(const el_tensor *t, el_stats *s);
-int el_stats_compute_half(const el_tensor *t, el_stats *s);
+int el_stats_compute_f32(const el_tensor *t, el_stats *s, block_tail *tail);
+int el_stats_compute_half(const el_tensor *t, el_stats *s, block_tail *tail);
 
 static inline float el_f32_from_bits(uint32_t u)
 {

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "../core/stats.h"
 #include "float_fill.h"
 #include "testutil.h"
@@ -684,6 +686,37 @@ static void stats_inconsistent_tensor(void **state)
     assert_null(s.exponent_hist);
 }
 
+/* Every path takes the checksum of the tensor's bytes while it scans them:
+ * F32, F16 and BF16 under and over the size where they change method, and
+ * the element-by-element path, with counts that end inside a block. */
+static void stats_hash_every_path(void **state)
+{
+    static const struct { el_dtype dtype; uint64_t count; } cases[] = {
+        { EL_F32, 0 },        { EL_F32, 3 * 4096 + 17 }, { EL_F16, 100 },
+        { EL_F16, 131072 + 5 }, { EL_BF16, 999 },         { EL_BF16, 65536 + 3 },
+        { EL_I8, 1001 },      { EL_F64, 513 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const size_t nbytes = (size_t)cases[c].count * el_dtype_size(cases[c].dtype);
+        uint8_t *bytes = malloc(nbytes + 1);
+        assert_non_null(bytes);
+        uint32_t x = 2463534242u + (uint32_t)c;
+        for (size_t i = 0; i < nbytes; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            bytes[i] = (uint8_t)x;
+        }
+
+        el_stats s = compute(cases[c].dtype, bytes, cases[c].count);
+        const XXH128_hash_t want = XXH3_128bits(bytes, nbytes);
+        if (s.hash.lo != want.low64 || s.hash.hi != want.high64)
+            fail_msg("case %zu: the hash differs from XXH3-128 of the bytes", c);
+        el_stats_free(&s);
+        free(bytes);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -709,6 +742,7 @@ int main(void)
         cmocka_unit_test(stats_fast_paths_lone_special),
         cmocka_unit_test(stats_fast_paths_constant),
         cmocka_unit_test(stats_inconsistent_tensor),
+        cmocka_unit_test(stats_hash_every_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
