@@ -12,12 +12,17 @@
  * rounds up to 2^m (|w| + 1 would round to 2.0) are outliers, stored
  * verbatim with their indices. Outlier slots get code word 0.
  *
- * Layout of both: u8 m, one varint frame length per code byte plane and
- * one for the outlier list, then the frames. The code words are split into
- * ceil((m + 1) / 8) little-endian byte planes, each its own zstd frame.
- * Planes that zstd cannot shrink are raw-block frames. "elf" always has m
- * equal to the dtype's mantissa width. It also decodes an older layout,
- * described above decode_packed.
+ * Layout of both: the code words are split into ceil((m + 1) / 8)
+ * little-endian byte planes. Planes that zstd cannot shrink are stored as
+ * they are, the others are zstd frames.
+ *   u8 m, with bit 7 set when a plane is stored;
+ *   with bit 7: u8 mask, bit j set when plane j is stored, then the stored
+ *     planes in order, count bytes each;
+ *   one varint frame length per other plane and one for the outlier list;
+ *   the frames, planes in order, the outlier list last.
+ * Earlier versions wrote every plane as a frame, which this layout reads
+ * as a mask of zero. "elf" always has m equal to the dtype's mantissa
+ * width. It also decodes an older layout, described above decode_packed.
  * Outlier list: varint count, varint index deltas (the first is the index
  * itself), then the raw little-endian elements. */
 #include "codec.h"
@@ -166,34 +171,62 @@ static int outliers_apply(el_reader *r, el_dtype dt, void *dst, size_t count, el
  * uniform bytes measures about 0.02 bits low. */
 #define STORE_BITS 7.9
 #define SAMPLE_BLOCKS 16
-#define SAMPLE_BLOCK 512 /* bytes */
+#define SAMPLE_BLOCK 512 /* elements, so one byte of each plane per element */
+
+/* Set in the first byte, above m (at most 52), when a mask of stored
+ * planes follows. */
+#define STORED_FLAG 0x80
 
 static size_t plane_count(int m)
 {
     return (size_t)(m + 1 + 7) / 8;
 }
 
-/* Returns whether a plane looks uniform. The low planes of ELF code words
- * hold the least significant mantissa bits, which often are, and then the
- * zstd stage gains nothing. The estimate comes from a sample. */
-static int plane_is_noise(const uint8_t *plane, size_t count)
+/* Marks in raw[] the planes that look uniform. The low planes of ELF code
+ * words hold the least significant mantissa bits, which often are, and
+ * then the zstd stage gains nothing. The estimate comes from the code
+ * words of SAMPLE_BLOCKS runs of SAMPLE_BLOCK elements spread over the
+ * input, so that it is known before the planes are written. */
+static int sample_noise(el_dtype dt, const uint8_t *src, size_t count, int m, int *raw,
+                        el_error *err)
 {
+    const size_t nplanes = plane_count(m);
+    for (size_t j = 0; j < nplanes; j++)
+        raw[j] = 0;
     if (count < SAMPLE_BLOCKS * SAMPLE_BLOCK)
         return 0;
 
-    uint32_t total[256] = {0};
-    for (size_t j = 0; j < SAMPLE_BLOCKS; j++) {
-        size_t first = j * (count - SAMPLE_BLOCK) / (SAMPLE_BLOCKS - 1);
-        uint32_t in_block[256];
-        el_entropy_histogram(plane + first, SAMPLE_BLOCK, in_block);
-        for (int s = 0; s < 256; s++)
-            total[s] += in_block[s];
+    uint8_t sample[ELF_MAX_PLANES][SAMPLE_BLOCK];
+    uint8_t *at[ELF_MAX_PLANES];
+    uint32_t total[ELF_MAX_PLANES][256] = {{0}};
+    el_buf found = {0};
+    for (size_t j = 0; j < nplanes; j++)
+        at[j] = sample[j];
+
+    const size_t size = el_dtype_size(dt);
+    for (size_t b = 0; b < SAMPLE_BLOCKS; b++) {
+        size_t first = b * (count - SAMPLE_BLOCK) / (SAMPLE_BLOCKS - 1);
+        found.len = 0;
+        if (el_elf_split_planes(dt, src + first * size, SAMPLE_BLOCK, m, at, &found, err) != 0) {
+            el_buf_free(&found);
+            return -1;
+        }
+        for (size_t j = 0; j < nplanes; j++) {
+            uint32_t in_block[256];
+            el_entropy_histogram(sample[j], SAMPLE_BLOCK, in_block);
+            for (int v = 0; v < 256; v++)
+                total[j][v] += in_block[v];
+        }
     }
-    return el_entropy_of_histogram(total, SAMPLE_BLOCKS * SAMPLE_BLOCK) > STORE_BITS;
+    el_buf_free(&found);
+
+    for (size_t j = 0; j < nplanes; j++)
+        raw[j] = el_entropy_of_histogram(total[j], SAMPLE_BLOCKS * SAMPLE_BLOCK) > STORE_BITS;
+    return 0;
 }
 
 /* Fills the code word planes and collects the outliers. */
-static int split(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *planes,
+static int split(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *const *planes,
                  outlier_list *outliers, el_error *err)
 {
     size_t size = el_dtype_size(dt);
@@ -206,10 +239,22 @@ static int split(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *
     return rc;
 }
 
+/* Points the nraw stored planes at their place in out, just after m and
+ * the mask, and the others at coded, one after another. Reserves the
+ * room in out. */
+static int place_planes(el_buf *out, const int *raw, size_t nplanes, size_t nraw, size_t count,
+                        uint8_t *coded, uint8_t **at, el_error *err)
+{
+    if (nraw > 0 && el_buf_reserve(out, 2 + nraw * count, err) != 0)
+        return -1;
+
+    uint8_t *stored = nraw > 0 ? out->data + out->len + 2 : NULL;
+    for (size_t j = 0, k = 0, c = 0; j < nplanes; j++)
+        at[j] = raw[j] ? stored + k++ * count : coded + c++ * count;
+    return 0;
+}
+
 /* Appends the planes layout of the file comment for m fraction bits.
- * The frame lengths come first, so compressed planes wait in buffers of
- * their own. Raw-block frames have a known length, so they are written
- * to out straight from the planes.
  *
  * Code word planes hold few repeated strings, so at the default levels, up
  * to 3, they are coded as literals only. On the F32 and BF16 real models
@@ -220,47 +265,58 @@ static int encode_planes(el_dtype dt, const void *src, size_t count, int m, int 
                          el_buf *out, el_error *err)
 {
     /* nplanes <= element size, because m + 1 <= 8 * size - 1. */
-    size_t nplanes = plane_count(m);
-    uint8_t *planes = malloc(count ? nplanes * count : 1);
-    if (planes == NULL)
-        return el_fail(err, "out of memory for %zu code word planes of %zu bytes", nplanes, count);
+    const size_t nplanes = plane_count(m);
+    int raw[ELF_MAX_PLANES];
+    if (sample_noise(dt, src, count, m, raw, err) != 0)
+        return -1;
+    size_t nraw = 0;
+    for (size_t j = 0; j < nplanes; j++)
+        nraw += raw[j] != 0;
+
+    uint8_t *coded = malloc(nplanes > nraw && count ? (nplanes - nraw) * count : 1);
+    if (coded == NULL)
+        return el_fail(err, "out of memory for %zu code word planes of %zu bytes",
+                       nplanes - nraw, count);
 
     outlier_list outliers = {0};
     el_buf list = {0};
     el_buf frames[ELF_MAX_PLANES + 1] = {{0}};
-    int raw[ELF_MAX_PLANES] = {0};
-    size_t lengths[ELF_MAX_PLANES + 1];
-    int rc = split(dt, src, count, m, planes, &outliers, err);
+    uint8_t *at[ELF_MAX_PLANES];
+    const size_t head = out->len;
+    int rc = place_planes(out, raw, nplanes, nraw, count, coded, at, err);
+    if (rc == 0)
+        rc = split(dt, src, count, m, at, &outliers, err);
+    if (rc == 0 && nraw > 0) {
+        unsigned mask = 0;
+        for (size_t j = 0; j < nplanes; j++)
+            mask |= (unsigned)(raw[j] != 0) << j;
+        out->data[head] = (uint8_t)(m | STORED_FLAG);
+        out->data[head + 1] = (uint8_t)mask;
+        out->len = head + 2 + nraw * count;
+    } else if (rc == 0) {
+        rc = el_buf_append_u8(out, (uint8_t)m, err);
+    }
+
+    size_t nframes = 0;
     for (size_t j = 0; j < nplanes && rc == 0; j++) {
-        const uint8_t *plane = planes + j * count;
-        raw[j] = plane_is_noise(plane, count);
         if (raw[j])
-            lengths[j] = el_zstd_raw_frame_size(count);
-        else if (level <= 3)
-            rc = el_zstd_append_literals_frame(&frames[j], plane, count, err);
+            continue;
+        if (level <= 3)
+            rc = el_zstd_append_literals_frame(&frames[nframes++], at[j], count, err);
         else
-            rc = el_zstd_append_frame(&frames[j], plane, count, level, err);
-        if (!raw[j])
-            lengths[j] = frames[j].len;
+            rc = el_zstd_append_frame(&frames[nframes++], at[j], count, level, err);
     }
     if (rc == 0)
         rc = outliers_write(&outliers, &list, err);
     if (rc == 0)
-        rc = el_zstd_append_frame(&frames[nplanes], list.data, list.len, level, err);
-    lengths[nplanes] = frames[nplanes].len;
+        rc = el_zstd_append_frame(&frames[nframes++], list.data, list.len, level, err);
 
-    if (rc == 0)
-        rc = el_buf_append_u8(out, (uint8_t)m, err);
-    for (size_t j = 0; j <= nplanes && rc == 0; j++)
-        rc = el_buf_append_varint(out, lengths[j], err);
-    for (size_t j = 0; j <= nplanes && rc == 0; j++) {
-        if (j < nplanes && raw[j])
-            rc = el_zstd_append_raw_frame(out, planes + j * count, count, err);
-        else
-            rc = el_buf_append(out, frames[j].data, frames[j].len, err);
-    }
+    for (size_t j = 0; j < nframes && rc == 0; j++)
+        rc = el_buf_append_varint(out, frames[j].len, err);
+    for (size_t j = 0; j < nframes && rc == 0; j++)
+        rc = el_buf_append(out, frames[j].data, frames[j].len, err);
 
-    free(planes);
+    free(coded);
     outliers_free(&outliers);
     el_buf_free(&list);
     for (size_t j = 0; j <= nplanes; j++)
@@ -268,30 +324,58 @@ static int encode_planes(el_dtype dt, const void *src, size_t count, int m, int 
     return rc;
 }
 
-/* Reads m and the frame lengths, checking that the frames fill the rest of
- * the payload exactly. */
-static int read_planes_header(el_reader *r, el_dtype dt, int *m, uint64_t *lengths,
+/* The header of a planes payload: m, the planes stored as they are, and
+ * the lengths of the zstd frames that follow them, one per other plane
+ * and the last for the outlier list. */
+typedef struct planes_header {
+    int m;
+    unsigned mask;                           /* bit j: plane j is stored */
+    const uint8_t *stored[ELF_MAX_PLANES];   /* each count bytes, in the payload */
+    uint64_t lengths[ELF_MAX_PLANES + 1];
+    size_t nframes;
+} planes_header;
+
+/* Reads the header, checking that the frames fill the rest of the payload
+ * exactly. */
+static int read_planes_header(el_reader *r, el_dtype dt, size_t count, planes_header *h,
                               el_error *err)
 {
-    uint8_t stored;
-    if (el_read_u8(r, &stored, err) != 0)
+    uint8_t first;
+    if (el_read_u8(r, &first, err) != 0)
         return -1;
     int max_bits = el_elf_max_bits(dt);
-    if (stored > max_bits)
-        return el_fail(err, "m = %u is out of range for %s: at most %d", stored,
+    h->m = first & ~STORED_FLAG;
+    if (h->m > max_bits)
+        return el_fail(err, "m = %d is out of range for %s: at most %d", h->m,
                        el_dtype_name(dt), max_bits);
-    *m = stored;
 
-    size_t nframes = plane_count(*m) + 1;
+    size_t nplanes = plane_count(h->m);
+    uint8_t mask = 0;
+    if ((first & STORED_FLAG) && el_read_u8(r, &mask, err) != 0)
+        return el_fail_context(err, "stored plane mask");
+    if (mask >> nplanes)
+        return el_fail(err, "stored plane mask 0x%02x names planes past the %zu that "
+                       "m = %d gives", mask, nplanes, h->m);
+    h->mask = mask;
+    h->nframes = 1;
+    for (size_t j = 0; j < nplanes; j++) {
+        h->stored[j] = NULL;
+        if (!(mask >> j & 1)) {
+            h->nframes++;
+        } else if ((h->stored[j] = el_read_span(r, count, err)) == NULL) {
+            return el_fail_context(err, "stored plane %zu", j);
+        }
+    }
+
     size_t remaining = r->len - r->pos;
     uint64_t total = 0;
-    for (size_t j = 0; j < nframes; j++) {
-        if (el_read_varint(r, &lengths[j], err) != 0)
+    for (size_t j = 0; j < h->nframes; j++) {
+        if (el_read_varint(r, &h->lengths[j], err) != 0)
             return el_fail_context(err, "frame %zu length", j);
-        if (lengths[j] > remaining)
+        if (h->lengths[j] > remaining)
             return el_fail(err, "frame %zu claims %llu bytes, more than the payload holds",
-                           j, (unsigned long long)lengths[j]);
-        total += lengths[j];
+                           j, (unsigned long long)h->lengths[j]);
+        total += h->lengths[j];
     }
     if (total != r->len - r->pos)
         return el_fail(err, "frames add up to %llu bytes, but %zu follow the header",
@@ -321,38 +405,47 @@ static int decode_outlier_frame(const uint8_t *frame, size_t frame_len, el_dtype
 }
 
 /* Decodes the planes layout. A payload whose m is not want fails before
- * any plane is decoded, unless want is -1 (any m). */
+ * any plane is decoded, unless want is -1 (any m). Stored planes are
+ * joined where they lie in the payload. */
 static int decode_planes(el_dtype dt, const void *payload, size_t payload_len, void *dst,
                          size_t count, int want, el_error *err)
 {
     el_reader r = {payload, payload_len, 0};
-    uint64_t lengths[ELF_MAX_PLANES + 1];
-    int m = 0;
-    if (read_planes_header(&r, dt, &m, lengths, err) != 0)
+    planes_header h;
+    if (read_planes_header(&r, dt, count, &h, err) != 0)
         return el_fail_context(err, "header");
-    if (want >= 0 && m != want)
-        return el_fail(err, "m = %d is invalid: elf on %s keeps %d bits", m, el_dtype_name(dt),
-                       want);
+    if (want >= 0 && h.m != want)
+        return el_fail(err, "m = %d is invalid: elf on %s keeps %d bits", h.m,
+                       el_dtype_name(dt), want);
 
-    size_t nplanes = plane_count(m);
-    uint8_t *planes = malloc(count ? nplanes * count : 1);
-    if (planes == NULL)
-        return el_fail(err, "out of memory for %zu code word planes of %zu bytes", nplanes, count);
+    size_t nplanes = plane_count(h.m);
+    size_t ncoded = h.nframes - 1;
+    uint8_t *coded = malloc(ncoded && count ? ncoded * count : 1);
+    if (coded == NULL)
+        return el_fail(err, "out of memory for %zu code word planes of %zu bytes", ncoded, count);
 
+    const uint8_t *at[ELF_MAX_PLANES];
     int rc = 0;
-    for (size_t j = 0; j < nplanes && rc == 0; j++) {
-        const uint8_t *frame = el_read_span(&r, (size_t)lengths[j], err);
-        rc = el_zstd_decode_frame(frame, (size_t)lengths[j], planes + j * count, count, err);
+    for (size_t j = 0, f = 0; j < nplanes && rc == 0; j++) {
+        if (h.stored[j] != NULL) {
+            at[j] = h.stored[j];
+            continue;
+        }
+        uint8_t *plane = coded + f * count;
+        const uint8_t *frame = el_read_span(&r, (size_t)h.lengths[f], err);
+        rc = el_zstd_decode_frame(frame, (size_t)h.lengths[f], plane, count, err);
         if (rc != 0)
             el_fail_context(err, "code word plane %zu", j);
+        at[j] = plane;
+        f++;
     }
     if (rc == 0)
-        rc = el_elf_join_planes(planes, nplanes, count, dt, m, dst, err);
+        rc = el_elf_join_planes(at, nplanes, count, dt, h.m, dst, err);
     if (rc == 0) {
-        const uint8_t *frame = el_read_span(&r, (size_t)lengths[nplanes], err);
-        rc = decode_outlier_frame(frame, (size_t)lengths[nplanes], dt, dst, count, err);
+        const uint8_t *frame = el_read_span(&r, (size_t)h.lengths[ncoded], err);
+        rc = decode_outlier_frame(frame, (size_t)h.lengths[ncoded], dt, dst, count, err);
     }
-    free(planes);
+    free(coded);
     return rc;
 }
 

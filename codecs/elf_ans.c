@@ -89,7 +89,9 @@ static int elf_ans_encode(el_dtype dt, const void *src, size_t count,
     el_buf deltas = {0};
     el_buf values = {0};
     el_buf found = {0};
-    int rc = el_elf_split_planes(dt, src, count, m, planes, &found, err);
+    uint8_t *plane_at[ELF_ANS_MAX_PLANES];
+    el_elf_plane_pointers(planes, nplanes, count, plane_at);
+    int rc = el_elf_split_planes(dt, src, count, m, plane_at, &found, err);
     const size_t *index = (const size_t *)found.data;
     size_t k = found.len / sizeof *index;
     for (size_t j = 0; j < k && rc == 0; j++) {
@@ -196,8 +198,12 @@ static int elf_ans_decode(el_dtype dt, const void *payload, size_t payload_len,
     }
     if (rc == 0 && r.pos != payload_len)
         rc = el_fail(err, "%zu bytes follow the last code word plane", payload_len - r.pos);
-    if (rc == 0)
-        rc = el_elf_join_planes(planes, nplanes, count, dt, m, dst, err);
+    uint8_t *plane_at[ELF_ANS_MAX_PLANES];
+    if (rc == 0) {
+        el_elf_plane_pointers(planes, nplanes, count, plane_at);
+        rc = el_elf_join_planes((const uint8_t *const *)plane_at, nplanes, count, dt, m, dst,
+                                err);
+    }
     for (size_t n = 0; n < k && rc == 0; n++)
         memcpy((uint8_t *)dst + indices[n] * size, values + n * size, size);
 

@@ -266,8 +266,8 @@ static EL_ALWAYS_INLINE size_t float_codes(el_dtype dt, const uint8_t *src, size
 }
 
 /* codes and inside each hold EL_ELF_BLOCK words. */
-static void split_float(el_dtype dt, const uint8_t *src, size_t count, int m, uint8_t *planes,
-                        uint32_t *codes, uint32_t *inside, el_buf *outliers, int *rc,
+static void split_float(el_dtype dt, const uint8_t *src, size_t count, int m,
+                        uint8_t *const *planes, uint32_t *codes, uint32_t *inside, el_buf *outliers, int *rc,
                         el_error *err)
 {
     const size_t size = el_dtype_size(dt);
@@ -289,7 +289,7 @@ static void split_float(el_dtype dt, const uint8_t *src, size_t count, int m, ui
         }
 
         for (size_t j = 0; j < nplanes; j++) {
-            uint8_t *plane = planes + j * count + i;
+            uint8_t *plane = planes[j] + i;
             for (size_t e = 0; e < n; e++)
                 plane[e] = (uint8_t)(codes[e] >> (8 * j));
         }
@@ -336,16 +336,17 @@ static void values_float(el_dtype dt, const uint32_t *codes, size_t n, int m, ui
     }
 }
 
-static int join_float(const uint8_t *planes, size_t nplanes, size_t count, el_dtype dt, int m,
-                      uint32_t *codes, uint8_t *dst, el_error *err)
+static int join_float(const uint8_t *const *planes, size_t nplanes, size_t count, el_dtype dt,
+                      int m, uint32_t *codes, uint8_t *dst, el_error *err)
 {
     const size_t size = el_dtype_size(dt);
     for (size_t i = 0; i < count; i += EL_ELF_BLOCK) {
         const size_t n = count - i < EL_ELF_BLOCK ? count - i : EL_ELF_BLOCK;
+        const uint8_t *low = planes[0] + i;
         for (size_t e = 0; e < n; e++)
-            codes[e] = planes[i + e];
+            codes[e] = low[e];
         for (size_t j = 1; j < nplanes; j++) {
-            const uint8_t *plane = planes + j * count + i;
+            const uint8_t *plane = planes[j] + i;
             for (size_t e = 0; e < n; e++)
                 codes[e] |= (uint32_t)plane[e] << (8 * j);
         }
@@ -362,8 +363,14 @@ static int join_float(const uint8_t *planes, size_t nplanes, size_t count, el_dt
     return 0;
 }
 
-int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8_t *planes,
-                        el_buf *outliers, el_error *err)
+void el_elf_plane_pointers(uint8_t *base, size_t nplanes, size_t count, uint8_t **planes)
+{
+    for (size_t j = 0; j < nplanes; j++)
+        planes[j] = base + j * count;
+}
+
+int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m,
+                        uint8_t *const *planes, el_buf *outliers, el_error *err)
 {
     if (float_path(dt, m)) {
         uint32_t *codes = malloc(2 * EL_ELF_BLOCK * sizeof *codes);
@@ -392,7 +399,7 @@ int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8
         }
         for (size_t j = 0; j < nplanes; j++)
             for (size_t e = 0; e < n; e++)
-                planes[j * count + i + e] = (uint8_t)(codes[e] >> (8 * j));
+                planes[j][i + e] = (uint8_t)(codes[e] >> (8 * j));
     }
     el_elf_words_end(&words);
     free(codes);
@@ -400,8 +407,8 @@ int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8
     return rc;
 }
 
-int el_elf_join_planes(const uint8_t *planes, size_t nplanes, size_t count, el_dtype dt, int m,
-                       void *dst, el_error *err)
+int el_elf_join_planes(const uint8_t *const *planes, size_t nplanes, size_t count, el_dtype dt,
+                       int m, void *dst, el_error *err)
 {
     if (float_path(dt, m) && nplanes <= 4) {
         uint32_t *words = malloc(EL_ELF_BLOCK * sizeof *words);
@@ -423,7 +430,7 @@ int el_elf_join_planes(const uint8_t *planes, size_t nplanes, size_t count, el_d
         for (size_t e = 0; e < n; e++) {
             uint64_t code = 0;
             for (size_t j = 0; j < nplanes; j++)
-                code |= (uint64_t)planes[j * count + i + e] << (8 * j);
+                code |= (uint64_t)planes[j][i + e] << (8 * j);
             codes[e] = code;
             high |= code >> (m + 1);
         }

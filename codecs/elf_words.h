@@ -43,16 +43,19 @@ void el_elf_values(el_dtype dt, const uint64_t *codes, size_t n, int m, void *ds
                    size_t first);
 
 /* Splits the code words of count elements into ceil((m + 1) / 8) byte
- * planes, plane j at planes + j * count holding byte j of every word.
- * Appends the index of every outlier to outliers as a size_t, in
- * increasing order. */
-int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m, uint8_t *planes,
-                        el_buf *outliers, el_error *err);
+ * planes of count bytes, planes[j] holding byte j of every word. Appends
+ * the index of every outlier to outliers as a size_t, in increasing
+ * order. */
+int el_elf_split_planes(el_dtype dt, const void *src, size_t count, int m,
+                        uint8_t *const *planes, el_buf *outliers, el_error *err);
 
-/* Joins nplanes byte planes back into code words and writes their values
- * to dst. Fails on a code word with bits above bit m, which the encoder
- * never writes. */
-int el_elf_join_planes(const uint8_t *planes, size_t nplanes, size_t count, el_dtype dt, int m,
-                       void *dst, el_error *err);
+/* Joins nplanes byte planes of count bytes back into code words and writes
+ * their values to dst. Fails on a code word with bits above bit m, which
+ * the encoder never writes. */
+int el_elf_join_planes(const uint8_t *const *planes, size_t nplanes, size_t count, el_dtype dt,
+                       int m, void *dst, el_error *err);
+
+/* Points planes[j] at base + j * count for each of nplanes planes. */
+void el_elf_plane_pointers(uint8_t *base, size_t nplanes, size_t count, uint8_t **planes);
 
 #endif

@@ -17,7 +17,6 @@
 
 #define ZSTD_DEFAULT_LEVEL 3
 #define ZSTD_MAX_LEVEL 19
-#define RAW_BLOCK_MAX (128 * 1024) /* the largest block a zstd frame may hold */
 
 /* ---- one compression and one decompression context per thread ----
  *
@@ -153,67 +152,6 @@ int el_zstd_append_frame(el_buf *out, const void *src, size_t len, int level,
 int el_zstd_append_literals_frame(el_buf *out, const void *src, size_t len, el_error *err)
 {
     return compress_frame(out, src, len, 0, err);
-}
-
-/* Raw-block frames (RFC 8878, 3.1.1) carry len bytes without compression,
- * and any zstd decoder reads them at the speed of a copy. The header is the
- * magic, a descriptor with Single_Segment set, and the smallest
- * Frame_Content_Size field that fits len. Blocks of at most 128 KiB follow,
- * each behind a 3-byte header. */
-
-static int content_size_field(size_t len)
-{
-    if (len < 256)
-        return 1;
-    if (len < 65536 + 256)
-        return 2;
-    return len <= UINT32_MAX ? 4 : 8;
-}
-
-static size_t raw_blocks(size_t len)
-{
-    return len == 0 ? 1 : (len - 1) / RAW_BLOCK_MAX + 1;
-}
-
-size_t el_zstd_raw_frame_size(size_t len)
-{
-    return 5 + (size_t)content_size_field(len) + 3 * raw_blocks(len) + len;
-}
-
-int el_zstd_append_raw_frame(el_buf *out, const void *src, size_t len, el_error *err)
-{
-    if (el_buf_reserve(out, el_zstd_raw_frame_size(len), err) != 0)
-        return -1;
-
-    const int field = content_size_field(len);
-    static const uint8_t fcs_flag[9] = {[1] = 0, [2] = 1, [4] = 2, [8] = 3};
-    const uint64_t stored = field == 2 ? len - 256 : len; /* the 2-byte field is offset */
-    uint8_t *p = out->data + out->len;
-    memcpy(p, "\x28\xb5\x2f\xfd", 4);
-    p[4] = (uint8_t)(fcs_flag[field] << 6 | 1 << 5);
-    p += 5;
-    for (int b = 0; b < field; b++)
-        *p++ = (uint8_t)(stored >> (8 * b));
-
-    /* Block header: Last_Block in bit 0, Block_Type 0 (raw) in bits 1-2,
-     * Block_Size from bit 3, little-endian. */
-    const uint8_t *from = src;
-    size_t left = len;
-    do {
-        const size_t n = left < RAW_BLOCK_MAX ? left : RAW_BLOCK_MAX;
-        const uint32_t block = (uint32_t)n << 3 | (n == left);
-        p[0] = (uint8_t)block;
-        p[1] = (uint8_t)(block >> 8);
-        p[2] = (uint8_t)(block >> 16);
-        if (n > 0)
-            memcpy(p + 3, from, n);
-        p += 3 + n;
-        from += n;
-        left -= n;
-    } while (left > 0);
-
-    out->len = (size_t)(p - out->data);
-    return 0;
 }
 
 /* Reads the content size a frame declares, after checking that frame_len

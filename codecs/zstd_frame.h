@@ -18,11 +18,6 @@ int el_zstd_append_frame(el_buf *out, const void *src, size_t len, int level,
  * small. */
 int el_zstd_append_literals_frame(el_buf *out, const void *src, size_t len, el_error *err);
 
-/* Appends src as one zstd frame of raw blocks, without compressing it, in
- * el_zstd_raw_frame_size(len) bytes. */
-int el_zstd_append_raw_frame(el_buf *out, const void *src, size_t len, el_error *err);
-size_t el_zstd_raw_frame_size(size_t len);
-
 /* Decompresses one whole frame into dst, which it must fill exactly. */
 int el_zstd_decode_frame(const void *frame, size_t frame_len, void *dst,
                          size_t dst_len, el_error *err);

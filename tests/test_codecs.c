@@ -12,7 +12,6 @@
 #include "../codecs/codec.h"
 #include "../codecs/entropy.h"
 #include "../codecs/zstd_frame.h"
-#include <zstd.h>
 #include "testutil.h"
 
 enum tensor_kind { KIND_NORMAL, KIND_NEAR_ONE, KIND_SPECIAL, KIND_MIXED, KIND_COUNT };
@@ -505,33 +504,6 @@ static void elf_m_rejects_tight_bound(void **state)
 }
 
 /* Every codec with a zstd stage rejects a level zstd does not have. */
-/* Raw-block frames at the edges of each content-size field width and of
- * the 128 KiB block size: libzstd must read back the same bytes and size. */
-static void zstd_raw_frame_sizes(void **state)
-{
-    static const size_t sizes[] = {0, 1, 255, 256, 65791, 65792, 131072, 131073, 300000};
-    uint8_t *src = malloc(300000);
-    uint8_t *back = malloc(300000);
-    assert_true(src && back);
-    for (size_t i = 0; i < 300000; i++)
-        src[i] = (uint8_t)(i * 2654435761u >> 13);
-
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        el_buf frame = {0};
-        el_error err;
-        assert_int_equal(el_zstd_append_raw_frame(&frame, src, sizes[k], &err), 0);
-        assert_int_equal(ZSTD_getFrameContentSize(frame.data, frame.len), sizes[k]);
-        assert_int_equal(ZSTD_findFrameCompressedSize(frame.data, frame.len), frame.len);
-        size_t got = ZSTD_decompress(back, 300000, frame.data, frame.len);
-        assert_false(ZSTD_isError(got));
-        assert_int_equal(got, sizes[k]);
-        assert_memory_equal(back, src, sizes[k]);
-        el_buf_free(&frame);
-    }
-    free(src);
-    free(back);
-}
-
 static void zstd_rejects_bad_level(void **state)
 {
     static const char *const zstd_staged[] = {"zstd", "bytegroup", "elf", "elf-m"};
@@ -764,7 +736,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(zstd_round_trip),
-        cmocka_unit_test(zstd_raw_frame_sizes),
         cmocka_unit_test(bytegroup_round_trip),
         cmocka_unit_test(bytegroup_plane_modes),
         cmocka_unit_test(bytegroup_counts_and_fills),

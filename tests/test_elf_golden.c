@@ -8,7 +8,10 @@
  *
  * The payload is u8 M, the frame lengths, then one zstd frame per byte
  * plane of the code words (plane 0 contains the low byte of every word) and
- * one for the outlier list. Containers written before the planes layout
+ * one for the outlier list. A plane that looks uniform is stored instead:
+ * bit 7 of the first byte is set, a mask of the stored planes follows, then
+ * those planes as they are, and only the other planes get frames (see
+ * stored_planes_f32). Containers written before the planes layout
  * contain one zstd frame of the code words packed MSB first and
  * zero-padded to a byte, then the outlier list. The decoder still reads
  * those, and the packed vectors below check that.
@@ -258,6 +261,59 @@ static void packed_bf16(void **state)
     check_packed(EL_BF16, 0x7fc0u, want, sizeof want);
 }
 
+/* 8192 F32 weights k * 2^-23 with k a 16-bit pseudo-random number: y is
+ * 1 + k * 2^-23 exactly, so the code word is k. Planes 0 and 1 are uniform
+ * and stored; plane 2 is all zero and gets a frame. */
+static void stored_planes_f32(void **state)
+{
+    enum { N = 8192 };
+    static float src[N], dst[N];
+    static uint8_t low[N], mid[N];
+    uint32_t x = 88172645u;
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        const uint32_t k = x >> 16;
+        src[i] = ldexpf((float)k, -23);
+        low[i] = (uint8_t)k;
+        mid[i] = (uint8_t)(k >> 8);
+    }
+
+    el_codec_params params = {0, 0.0};
+    el_buf payload = {0};
+    el_error err = {{0}};
+    assert_int_equal(el_codec_elf.encode(EL_F32, src, N, &params, &payload, &err), 0);
+    assert_int_equal(payload.data[0], 0x80 | 23);
+    assert_int_equal(payload.data[1], 0x03);
+    assert_memory_equal(payload.data + 2, low, N);
+    assert_memory_equal(payload.data + 2 + N, mid, N);
+
+    size_t pos = 2 + 2 * (size_t)N;
+    size_t plane_len = read_varint(payload.data, &pos);
+    size_t list_len = read_varint(payload.data, &pos);
+    assert_int_equal(pos + plane_len + list_len, payload.len);
+    uint8_t top[N], list[16];
+    assert_int_equal(ZSTD_decompress(top, sizeof top, payload.data + pos, plane_len), N);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(top[i], 0);
+    assert_int_equal(ZSTD_decompress(list, sizeof list, payload.data + pos + plane_len, list_len),
+                     1);
+    assert_int_equal(list[0], 0); /* no outliers */
+
+    assert_int_equal(el_codec_elf.decode(EL_F32, payload.data, payload.len, dst, N, &err), 0);
+    assert_memory_equal(dst, src, sizeof src);
+
+    /* A mask naming a fourth plane, and a stored plane cut short. */
+    payload.data[1] = 0x0b;
+    assert_int_equal(el_codec_elf.decode(EL_F32, payload.data, payload.len, dst, N, &err), -1);
+    assert_non_null(strstr(err.msg, "mask"));
+    payload.data[1] = 0x03;
+    assert_int_equal(el_codec_elf.decode(EL_F32, payload.data, 2 + N + 100, dst, N, &err), -1);
+    assert_non_null(strstr(err.msg, "stored plane 1"));
+    el_buf_free(&payload);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +323,7 @@ int main(void)
         cmocka_unit_test(packed_f32),
         cmocka_unit_test(packed_f16),
         cmocka_unit_test(packed_bf16),
+        cmocka_unit_test(stored_planes_f32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,7 +42,9 @@ static void check_planes(el_dtype dt, const uint8_t *src, size_t n, int m,
 
     el_buf outliers = {0};
     el_error err;
-    assert_int_equal(el_elf_split_planes(dt, src, n, m, planes, &outliers, &err), 0);
+    uint8_t *plane_at[8];
+    el_elf_plane_pointers(planes, nplanes, n, plane_at);
+    assert_int_equal(el_elf_split_planes(dt, src, n, m, plane_at, &outliers, &err), 0);
     assert_int_equal(outliers.len, k * sizeof *found);
     assert_memory_equal(outliers.data, found, outliers.len);
     for (size_t i = 0; i < n; i++) {
@@ -55,7 +57,8 @@ static void check_planes(el_dtype dt, const uint8_t *src, size_t n, int m,
                      (unsigned long long)codes[i]);
     }
 
-    assert_int_equal(el_elf_join_planes(planes, nplanes, n, dt, m, joined, &err), 0);
+    assert_int_equal(el_elf_join_planes((const uint8_t *const *)plane_at, nplanes, n, dt, m,
+                                        joined, &err), 0);
     el_elf_values(dt, codes, n, m, expected, 0);
     for (size_t i = 0; i < n; i++) {
         if (memcmp(joined + i * size, expected + i * size, size) != 0)
