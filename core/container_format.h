@@ -29,6 +29,10 @@
 /* Writes all of buf to fd, or fails naming path. */
 int el_write_all(int fd, const void *buf, size_t len, const char *path, el_error *err);
 
+/* Writes all of buf to fd at offset, leaving the file position alone. */
+int el_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset, const char *path,
+                  el_error *err);
+
 /* Creates a temporary file beside path ("path.tmp-XXXXXX"); stores its name
  * in tmp (heap) and returns the descriptor, or -1. */
 int el_create_temp(const char *path, char **tmp, el_error *err);

@@ -24,6 +24,23 @@ int el_write_all(int fd, const void *buf, size_t len, const char *path, el_error
     return 0;
 }
 
+int el_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset, const char *path,
+                  el_error *err)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return el_fail(err, "cannot write %s: %s", path, strerror(errno));
+        p += n;
+        offset += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 /* Temporary files being written, for el_remove_temp_files. A signal
  * handler reads this, so slots are only ever set to a complete string or to
  * NULL, each with one store. */

@@ -30,6 +30,21 @@
 #include "tensor_encode.h"
 #include "../codecs/measure.h"
 
+/* A chunk's payload on its way to its place in the container. The pool
+ * runs the write, so that with several threads the copies into the file
+ * run side by side instead of all on the writing thread. */
+typedef struct blob_write {
+    el_task task;          /* first, so that the pool's task is the write */
+    int fd;
+    const uint8_t *data;
+    size_t len;
+    uint64_t offset;
+    const char *path;
+    int pending;           /* submitted and not yet waited for */
+    int rc;                /* 0, or -1 with err set */
+    el_error err;
+} blob_write;
+
 typedef struct writer {
     int fd;
     char *tmp;
@@ -51,10 +66,13 @@ typedef struct writer {
     const el_workspace *ws;
     size_t model;
     el_chunk_job *ring;    /* window slots */
+    blob_write *writes;    /* per slot: the write of its payload */
     size_t head, in_flight;
     size_t *plan;
     size_t n_plan, plan_pos, next_chunk;
     int stop;              /* set after a failure: submit nothing more */
+    int write_failed;      /* a payload write failed, with write_err */
+    el_error write_err;
     size_t chunk_bytes;    /* source bytes per chunk */
     size_t n_entries;      /* entries in "tensors" so far */
     size_t report_base;    /* report->layers index of the current model's tensor 0 */
@@ -85,10 +103,10 @@ static int add_string(cJSON *obj, const char *key, const char *v, el_error *err)
     return 0;
 }
 
-/* Appends bytes as the next blob and returns its index in *index. */
-/* Appends a blob whose XXH3-64 checksum is xxh64. */
-static int write_blob_hashed(writer *w, const el_buf *bytes, uint64_t xxh64,
-                             const char *out_path, size_t *index, el_error *err)
+/* Lists the next blob, len bytes with XXH3-64 checksum xxh64, at the end
+ * of the container. Sets *index and *offset to its index and offset. */
+static int add_blob(writer *w, size_t len, uint64_t xxh64, size_t *index, uint64_t *offset,
+                    el_error *err)
 {
     cJSON *blob = cJSON_CreateObject();
     if (blob == NULL || !cJSON_AddItemToArray(w->blobs, blob))
@@ -97,22 +115,78 @@ static int write_blob_hashed(writer *w, const el_buf *bytes, uint64_t xxh64,
     char hash[17];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)xxh64);
     if (add_number(blob, "offset", (double)w->offset, err) != 0
-        || add_number(blob, "length", (double)bytes->len, err) != 0
+        || add_number(blob, "length", (double)len, err) != 0
         || add_string(blob, "xxh64", hash, err) != 0)
         return -1;
 
-    if (el_write_all(w->fd, bytes->data, bytes->len, out_path, err) != 0)
-        return -1;
-    w->offset += bytes->len;
+    *offset = w->offset;
+    w->offset += len;
     *index = w->n_blobs++;
     return 0;
 }
 
+/* Appends bytes as the next blob, written before this returns. */
 static int write_blob(writer *w, const el_buf *bytes, const char *out_path,
                       size_t *index, el_error *err)
 {
-    return write_blob_hashed(w, bytes, XXH3_64bits(bytes->data, bytes->len), out_path, index,
-                             err);
+    uint64_t offset;
+    if (add_blob(w, bytes->len, XXH3_64bits(bytes->data, bytes->len), index, &offset, err) != 0)
+        return -1;
+    return el_pwrite_all(w->fd, bytes->data, bytes->len, offset, out_path, err);
+}
+
+static void run_blob_write(el_task *task)
+{
+    blob_write *b = (blob_write *)task;
+    b->rc = el_pwrite_all(b->fd, b->data, b->len, b->offset, b->path, &b->err);
+}
+
+/* Appends the payload of the job in ring slot `slot` as the next blob and
+ * queues its write. The slot keeps the payload until finish_write. */
+static int queue_chunk_write(writer *w, size_t slot, const char *out_path, size_t *index,
+                             el_error *err)
+{
+    const el_chunk_job *job = &w->ring[slot];
+    blob_write *b = &w->writes[slot];
+    if (add_blob(w, job->payload.len, job->payload_hash, index, &b->offset, err) != 0)
+        return -1;
+
+    b->task.run = run_blob_write;
+    b->fd = w->fd;
+    b->data = job->payload.data;
+    b->len = job->payload.len;
+    b->path = out_path;
+    b->pending = 1;
+    el_pool_submit(w->pool, &b->task);
+    return 0;
+}
+
+/* Waits for the write queued from ring slot `slot`, if any. A failed write
+ * stops the export: write_failed and write_err keep the first failure. */
+static void finish_write(writer *w, size_t slot)
+{
+    blob_write *b = &w->writes[slot];
+    if (!b->pending)
+        return;
+    el_pool_wait(w->pool, &b->task);
+    b->pending = 0;
+    if (b->rc != 0 && !w->write_failed) {
+        w->write_failed = 1;
+        w->write_err = b->err;
+        w->stop = 1;
+    }
+}
+
+/* Waits for every queued write. Returns -1 with err set when one failed. */
+static int finish_writes(writer *w, el_error *err)
+{
+    for (size_t i = 0; i < w->window; i++)
+        finish_write(w, i);
+    if (w->write_failed) {
+        *err = w->write_err;
+        return -1;
+    }
+    return 0;
 }
 
 /* Hex XXH3-128 of a tensor's bytes, read a window at a time so that a
@@ -243,10 +317,15 @@ static void fill_window(writer *w)
             continue;
         }
 
+        size_t slot = (w->head + w->in_flight) % w->window;
+        finish_write(w, slot);
+        if (w->stop)
+            break;
+
         size_t per_chunk = el_chunk_elements(tensor->dtype, w->chunk_bytes);
         size_t first = w->next_chunk * per_chunk;
         size_t count = tensor->count - first < per_chunk ? tensor->count - first : per_chunk;
-        el_chunk_job *job = &w->ring[(w->head + w->in_flight) % w->window];
+        el_chunk_job *job = &w->ring[slot];
         el_chunk_job_submit(w->pool, w->ws, w->model, w->plan[w->plan_pos], first, count, job);
         w->in_flight++;
         w->next_chunk++;
@@ -332,6 +411,11 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
     const char *first_codec = NULL;
     for (size_t i = 0; i < n_chunks && rc == 0; i++) {
         fill_window(w);
+        if (w->write_failed) {
+            *err = w->write_err;
+            rc = -1;
+            break;
+        }
         el_chunk_job *job = w->in_flight > 0 ? take_oldest(w) : NULL;
         /* The plan lists the tensors write_file encodes, in its order, so
          * the oldest job is always this tensor's next chunk. */
@@ -347,7 +431,7 @@ static int write_chunks(writer *w, const el_workspace *ws, size_t m, size_t t,
 
         size_t blob;
         if (rc == 0)
-            rc = write_blob_hashed(w, &job->payload, job->payload_hash, out_path, &blob, err);
+            rc = queue_chunk_write(w, w->head, out_path, &blob, err);
         cJSON *chunk = rc == 0 ? cJSON_CreateObject() : NULL;
         if (rc == 0 && (chunk == NULL || !cJSON_AddItemToArray(chunks, chunk)))
             rc = el_fail(err, "out of memory building the manifest");
@@ -778,9 +862,9 @@ static int write_manifest(writer *w, cJSON *root, const char *out_path, el_error
             trailer[8 * i + b] = (uint8_t)(fields[i] >> (8 * b));
     memcpy(trailer + 24, EL_CONTAINER_END, 8);
 
-    rc = el_write_all(w->fd, frame.data, len, out_path, err);
+    rc = el_pwrite_all(w->fd, frame.data, len, w->offset, out_path, err);
     if (rc == 0)
-        rc = el_write_all(w->fd, trailer, sizeof trailer, out_path, err);
+        rc = el_pwrite_all(w->fd, trailer, sizeof trailer, w->offset + len, out_path, err);
     w->offset += len + sizeof trailer;
     el_buf_free(&frame);
     return rc;
@@ -827,14 +911,16 @@ int el_export_models(const el_workspace *ws, const size_t *models, size_t n_mode
     w.window = w.threads > 1 ? w.threads + 1 : 1;
     w.pool = el_pool_start((int)w.threads);
     w.ring = calloc(w.window, sizeof *w.ring);
+    w.writes = calloc(w.window, sizeof *w.writes);
     w.ws = ws;
     w.slots = calloc(ws->n_models, sizeof *w.slots);
     w.file_hash = XXH3_createState();
     if (report->layers == NULL || w.slots == NULL || w.pool == NULL || w.ring == NULL
-        || w.file_hash == NULL) {
+        || w.writes == NULL || w.file_hash == NULL) {
         XXH3_freeState(w.file_hash);
         free(w.slots);
         free(w.ring);
+        free(w.writes);
         el_pool_stop(w.pool);
         return el_fail(err, "out of memory");
     }
@@ -875,7 +961,7 @@ int el_export_models(const el_workspace *ws, const size_t *models, size_t n_mode
     for (size_t i = 0; i < n_models; i++)
         if (write_model(&w, ws, models[i], out_path, model_list, tensors, report, err) != 0)
             goto out;
-    if (write_manifest(&w, root, out_path, err) != 0)
+    if (finish_writes(&w, err) != 0 || write_manifest(&w, root, out_path, err) != 0)
         goto out;
 
     rc = el_commit_temp(w.fd, w.tmp, out_path, err);
@@ -884,9 +970,12 @@ int el_export_models(const el_workspace *ws, const size_t *models, size_t n_mode
     report->stored = w.offset;
 
 out:
+    /* Every queued write ends before the file is closed or removed. */
+    drain_window(&w);
+    for (size_t i = 0; i < w.window; i++)
+        finish_write(&w, i);
     if (rc != 0)
         el_abandon_temp(w.fd, w.tmp);
-    drain_window(&w);
     for (size_t m = 0; m < ws->n_models; m++)
         free(w.slots[m]);
     free(w.slots);
@@ -894,6 +983,7 @@ out:
     for (size_t i = 0; i < w.window; i++)
         el_chunk_job_free(&w.ring[i]);
     free(w.ring);
+    free(w.writes);
     free(w.plan);
     XXH3_freeState(w.file_hash);
     cJSON_Delete(root);

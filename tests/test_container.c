@@ -8,7 +8,9 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -221,6 +223,46 @@ static void container_unwritable_path_fails(void **state)
     assert_int_equal(el_export(&f->ws, 0, path, NULL, NULL, &report, &err), -1);
     assert_non_null(strstr(err.msg, "missing/out.elves"));
     el_export_report_free(&report);
+}
+
+static int record_progress(void *ctx, uint64_t done, uint64_t total, const char *label)
+{
+    uint64_t *seen = ctx;
+    (void)label;
+    seen[0] = done;
+    seen[1] = total;
+    return 0;
+}
+
+/* A chunk write that fails on a worker stops the export there, and the
+ * export names the file and leaves nothing behind. A file size limit of
+ * 64 KiB makes the writes past it fail with EFBIG once SIGXFSZ is
+ * ignored. */
+static void container_failed_write_leaves_nothing(void **state)
+{
+    fixture *f = *state;
+    el_export_report report;
+    el_error err;
+    f->ws.chunk_bytes = 4096;
+    f->ws.threads = 3;
+
+    struct rlimit saved, limit;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    limit = saved;
+    limit.rlim_cur = 64 << 10;
+    void (*previous)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    uint64_t seen[2] = { 0, 0 };
+    int rc = el_export(&f->ws, 0, f->out, record_progress, seen, &report, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, previous);
+
+    assert_int_equal(rc, -1);
+    assert_true(seen[0] < seen[1] / 2);
+    assert_non_null(strstr(err.msg, "cannot write"));
+    assert_non_null(strstr(err.msg, f->out));
+    el_export_report_free(&report);
+    assert_int_equal(count_entries(f->dir), 0);
 }
 
 /* Every truncation and every single-byte change must be rejected: all bytes
@@ -614,6 +656,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(container_lossy_within_bound, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_duplicate_stored_once, open_synth, close_fixture),
         cmocka_unit_test_setup_teardown(container_cancel_leaves_nothing, open_sample, close_fixture),
+        cmocka_unit_test_setup_teardown(container_failed_write_leaves_nothing, open_sample,
+                                        close_fixture),
         cmocka_unit_test_setup_teardown(container_unwritable_path_fails, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_damage_rejected, open_sample, close_fixture),
         cmocka_unit_test_setup_teardown(container_zip_crc_rewritten, open_pytorch, close_fixture),
