@@ -31,8 +31,11 @@
 #include "../codecs/measure.h"
 
 /* A chunk's payload on its way to its place in the container. The pool
- * runs the write, so that with several threads the copies into the file
- * run side by side instead of all on the writing thread. */
+ * runs the write, so that the writing thread goes on to the next chunk's
+ * checksums meanwhile.
+ * NOTE: Linux takes the file's inode lock for every buffered write (ext4
+ * and tmpfs alike), so writes into one file still take turns and their
+ * copies do not run side by side. */
 typedef struct blob_write {
     el_task task;          /* first, so that the pool's task is the write */
     int fd;
