@@ -60,9 +60,11 @@ $(ELVES): $(BUILD)/ui/main.o $(BUILD)/libelves.a
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h tests/testdir.h tests/float_fill.h $(BUILD)/libelves.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(BUILD)/libelves.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(CC) $(CFLAGS) -Wno-unused-parameter -DEL_BUILD_DIR='"$(BUILD)"' $< $(BUILD)/libelves.a \
+	    $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 # cmocka's test callbacks take a `void **state` that most tests ignore, so
-# unused parameters are allowed in test files only.
+# unused parameters are allowed in test files only. EL_BUILD_DIR tells the
+# tests where this build generated its sample models.
 
 $(BUILD)/tests/rss_of: tests/rss_of.c
 	@mkdir -p $(dir $@)

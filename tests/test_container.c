@@ -22,7 +22,7 @@
 #include "testutil.h"
 
 #define SAMPLE "samples/stories260K.safetensors"
-#define SYNTH "build/samples/synth-base.safetensors"
+#define SYNTH EL_BUILD_DIR "/samples/synth-base.safetensors"
 
 typedef struct fixture {
     el_workspace ws;
@@ -303,7 +303,7 @@ static void container_damage_rejected(void **state)
     free(good);
 }
 
-#define SYNTH_FINETUNE "build/samples/synth-finetune.safetensors"
+#define SYNTH_FINETUNE EL_BUILD_DIR "/samples/synth-finetune.safetensors"
 
 static int open_family(void **state)
 {
