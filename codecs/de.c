@@ -82,11 +82,10 @@ static size_t slot_of(const de_table *t, uint64_t key)
 
 static int table_alloc(de_table *t, size_t slots, el_error *err)
 {
-    /* Not calloc: a large calloc gets fresh pages, which the first probe
-     * maps to the shared zero page, so the first store to each page
-     * replaces that mapping and flushes the TLB of every CPU running this
-     * process, which under a hypervisor costs an exit per CPU. Clearing
-     * the table first gives each page its own frame at once. */
+    /* Not calloc. A large calloc gets fresh pages, and the first probe
+     * maps each to the shared zero page. The first store then replaces
+     * that mapping, which flushes the TLB of every CPU running this
+     * process. Clearing the table first gives each page its own frame. */
     t->slot = slots <= SIZE_MAX / sizeof *t->slot ? malloc(slots * sizeof *t->slot) : NULL;
     if (t->slot == NULL)
         return el_fail(err, "out of memory for a de hash table of %zu slots", slots);
