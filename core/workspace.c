@@ -117,31 +117,13 @@ static int fail_not_ready(const el_workspace *ws, const el_tensor *t, el_error *
                    t->name);
 }
 
-int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
-                      el_bound bound, const el_codec *codec, el_error *err)
+/* Sets the layer's bound and codec and predicts what they give, unless
+ * the predictions already hold for them. */
+static int apply_plan(el_workspace *ws, size_t model, size_t tensor, el_bound bound,
+                      const el_codec *codec, el_error *err)
 {
     const el_tensor *t = &ws->models[model].tensors[tensor];
     el_layer *layer = &ws->layers[model][tensor];
-
-    if (!el_layer_ready(ws, model, tensor))
-        return fail_not_ready(ws, t, err);
-    if (codec != NULL) {
-        double abs_bound = el_bound_resolve(bound, &layer->stats);
-        el_codec_params params = el_bound_params(abs_bound, ws->zstd_level);
-        double max_error = codec->max_error(t->dtype, &params);
-        char text[64];
-        el_bound_format(bound, text, sizeof text);
-        if (!codec->supports(t->dtype))
-            return el_fail(err, "codec %s does not support %s tensor \"%s\": choose auto "
-                           "or another codec", codec->name, el_dtype_name(t->dtype), t->name);
-        /* A data-dependent error (+Inf) is judged by the prediction below
-         * and, at export, by measuring the whole tensor. */
-        if (!isinf(max_error) && !el_bound_allows(bound, abs_bound, codec, max_error))
-            return el_fail(err, "codec %s cannot honour bound %s on %s tensor \"%s\": "
-                           "choose auto, a lossless codec or a looser bound",
-                           codec->name, text, el_dtype_name(t->dtype), t->name);
-    }
-
     el_bound old_bound = layer->bound;
     const el_codec *old_codec = layer->codec;
     layer->bound = bound;
@@ -159,6 +141,70 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
         return -1;
     }
     return 0;
+}
+
+/* Whether the layer's predictions let its fixed codec meet its bound. A
+ * codec whose error depends on the data (int8, int4, the casts) is only
+ * judged here, on the prediction sample; err gets the reason it fails. */
+static int fixed_codec_fits(const el_workspace *ws, const el_layer *layer,
+                            const el_tensor *t, const el_codec *codec, el_error *err)
+{
+    int order[EL_MAX_CODECS];
+    if (el_layer_candidates(layer, ws->policy, order, EL_MAX_CODECS) > 0)
+        return 1;
+
+    size_t index = 0;
+    while (el_codecs[index] != codec)
+        index++;
+    char reason[128], bound[64];
+    if (el_layer_codec_reason(ws, layer, t, index, reason, sizeof reason) == NULL)
+        snprintf(reason, sizeof reason, "no prediction meets the bound");
+    el_bound_format(layer->bound, bound, sizeof bound);
+    el_fail(err, "codec %s cannot honour bound %s on %s tensor \"%s\": %s; choose auto, "
+            "a lossless codec or a looser bound", codec->name, bound,
+            el_dtype_name(t->dtype), t->name, reason);
+    return 0;
+}
+
+int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
+                      el_bound bound, const el_codec *codec, el_error *err)
+{
+    const el_tensor *t = &ws->models[model].tensors[tensor];
+    el_layer *layer = &ws->layers[model][tensor];
+
+    if (!el_layer_ready(ws, model, tensor))
+        return fail_not_ready(ws, t, err);
+    if (codec != NULL) {
+        double abs_bound = el_bound_resolve(bound, &layer->stats);
+        el_codec_params params = el_bound_params(abs_bound, ws->zstd_level);
+        double max_error = codec->max_error(t->dtype, &params);
+        char text[64];
+        el_bound_format(bound, text, sizeof text);
+        if (!codec->supports(t->dtype))
+            return el_fail(err, "codec %s does not support %s tensor \"%s\": choose auto "
+                           "or another codec", codec->name, el_dtype_name(t->dtype), t->name);
+        /* A data-dependent error (+Inf) is judged by the prediction, in
+         * fixed_codec_fits, and at export by measuring every chunk. */
+        if (!isinf(max_error) && !el_bound_allows(bound, abs_bound, codec, max_error))
+            return el_fail(err, "codec %s cannot honour bound %s on %s tensor \"%s\": "
+                           "choose auto, a lossless codec or a looser bound",
+                           codec->name, text, el_dtype_name(t->dtype), t->name);
+    }
+
+    el_bound old_bound = layer->bound;
+    const el_codec *old_codec = layer->codec;
+    if (apply_plan(ws, model, tensor, bound, codec, err) != 0)
+        return -1;
+    if (codec == NULL || fixed_codec_fits(ws, layer, t, codec, err))
+        return 0;
+
+    /* The old plan gets its predictions back; a failure to predict them
+     * leaves the layer on auto under the new bound, which every layer
+     * can take. */
+    el_error ignored;
+    if (apply_plan(ws, model, tensor, old_bound, old_codec, &ignored) != 0)
+        apply_plan(ws, model, tensor, bound, NULL, &ignored);
+    return -1;
 }
 
 /* A lossy codec must save this much over the best lossless one to be

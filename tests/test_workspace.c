@@ -113,6 +113,40 @@ static void workspace_rejects_codec_over_bound(void **state)
     assert_null(ws->layers[0][t].codec);
 }
 
+/* int8's error depends on the data, so only its prediction can reject it:
+ * under a lossless bound, or under a bound tighter than its sample's
+ * error, the plan fails with the reason and the layer keeps its plan.
+ * Before, the plan was taken and the export failed with "no codec fits
+ * its plan". */
+static void workspace_rejects_data_dependent_codec(void **state)
+{
+    el_workspace *ws = *state;
+    el_bound lossless = { EL_BOUND_LOSSLESS, 0 };
+    el_bound tight = { EL_BOUND_ABS, 1e-9 };
+    el_bound loose = { EL_BOUND_ABS, 1.0 };
+    el_error err;
+    const el_codec *int8 = el_codec_find("int8");
+    long t = el_model_find(&ws->models[0], "tok_embeddings.weight");
+    assert_true(t >= 0);
+    el_layer *layer = &ws->layers[0][t];
+
+    assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, lossless, int8, &err), -1);
+    assert_non_null(strstr(err.msg, "int8"));
+    assert_non_null(strstr(err.msg, "not lossless"));
+    assert_null(layer->codec);
+    assert_int_equal(layer->bound.kind, EL_BOUND_LOSSLESS);
+
+    assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, tight, int8, &err), -1);
+    assert_non_null(strstr(err.msg, "above"));
+    assert_null(layer->codec);
+    assert_int_equal(layer->bound.kind, EL_BOUND_LOSSLESS);
+    assert_true(layer->chosen >= 0);
+    assert_true(el_codecs[layer->chosen]->lossless);
+
+    assert_int_equal(el_layer_set_plan(ws, 0, (size_t)t, loose, int8, &err), 0);
+    assert_ptr_equal(layer->codec, int8);
+}
+
 /* A plan that keeps a layer's bound changes its codec and choice, not its
  * predictions: a marker written into them survives. A new zstd level or a
  * new bound predicts again and overwrites it. */
@@ -390,6 +424,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(workspace_lossless_picks_lossless, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(workspace_bound_picks_smaller_codec, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(workspace_rejects_codec_over_bound, open_sample, close_sample),
+        cmocka_unit_test_setup_teardown(workspace_rejects_data_dependent_codec, open_sample,
+                                        close_sample),
         cmocka_unit_test_setup_teardown(workspace_rel_bound_resolves, open_sample, close_sample),
         cmocka_unit_test_setup_teardown(workspace_same_bound_keeps_predictions, open_sample,
                                         close_sample),
