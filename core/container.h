@@ -41,6 +41,11 @@ typedef struct el_export_report {
     uint64_t stored;          /* whole .elves file, bytes */
 } el_export_report;
 
+/* Fails when path cannot become a file: it is a folder, or the folder it
+ * names does not exist. Exports and restores check this before they
+ * write; a command can check it before its work starts. */
+int el_check_output_file(const char *path, el_error *err);
+
 /* Exports one model of the workspace to out_path, using each layer's plan.
  * Every layer is decoded and measured; an auto layer whose choice misses its
  * bound on the whole tensor takes the next codec that meets it. If a fixed

@@ -1,4 +1,5 @@
 /* File and zstd helpers for the container. */
+#include "container.h"
 #include "container_format.h"
 
 #include <errno.h>
@@ -73,8 +74,35 @@ void el_remove_temp_files(void)
     }
 }
 
+int el_check_output_file(const char *path, el_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return el_fail(err, "output %s is a folder: give the path of a file to write", path);
+
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return 0;
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    char *folder = strndup(path, len);
+    if (folder == NULL)
+        return el_fail(err, "out of memory");
+    int rc = 0;
+    if (stat(folder, &st) != 0)
+        rc = el_fail(err, "folder %s of output %s does not exist: create it first", folder,
+                     path);
+    else if (!S_ISDIR(st.st_mode))
+        rc = el_fail(err, "%s in output %s is not a folder", folder, path);
+    free(folder);
+    return rc;
+}
+
 int el_create_temp(const char *path, char **tmp, el_error *err)
 {
+    if (el_check_output_file(path, err) != 0) {
+        *tmp = NULL;
+        return -1;
+    }
     size_t len = strlen(path) + sizeof ".tmp-XXXXXX";
     *tmp = malloc(len);
     if (*tmp == NULL)

@@ -461,15 +461,27 @@ static int choose_in_folder(const char *dir, char **out, el_error *err)
 
 /* Reads the first bytes of a file for format detection; a shorter file
  * leaves the rest zero. */
-static void read_magic(const char *path, uint8_t magic[8])
+#define MAGIC_BYTES 9
+
+static void read_magic(const char *path, uint8_t magic[MAGIC_BYTES])
 {
-    memset(magic, 0, 8);
+    memset(magic, 0, MAGIC_BYTES);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;
-    ssize_t n = read(fd, magic, 8);
+    ssize_t n = read(fd, magic, MAGIC_BYTES);
     (void)n;
     close(fd);
+}
+
+/* Returns whether a file starts as safetensors does: a little-endian header
+ * length within the limit, then the header's opening brace. */
+static int starts_like_safetensors(const uint8_t magic[MAGIC_BYTES])
+{
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | magic[i];
+    return n > 0 && n <= EL_SAFETENSORS_MAX_HEADER && magic[8] == '{';
 }
 
 /* Opens a file by its content: GGUF, zip (PyTorch or npz) and .npy by
@@ -480,8 +492,12 @@ static int open_file(el_model *m, const char *path, el_error *err)
     if (has_suffix(path, ".json"))
         return open_index(m, path, err);
 
-    uint8_t magic[8];
+    uint8_t magic[MAGIC_BYTES];
     read_magic(path, magic);
+    /* The container's magic, up to its version bytes. */
+    if (memcmp(magic, "ELVES\0", 6) == 0)
+        return el_fail(err, "%s is an elves container, not a model: check it with `elves "
+                       "verify`, or write the model back with `elves restore`", path);
     if (memcmp(magic, "GGUF", 4) == 0 || has_suffix(path, ".gguf"))
         return el_gguf_open(m, path, err);
     if (memcmp(magic, "PK\x03\x04", 4) == 0 || memcmp(magic, "PK\x05\x06", 4) == 0)
@@ -492,6 +508,12 @@ static int open_file(el_model *m, const char *path, el_error *err)
         return el_onnx_open(m, path, err);
     if (el_pytorch_is_legacy(magic, sizeof magic))
         return el_pytorch_open_legacy(m, path, err);
+    /* A file named .safetensors gets the parser's own message on what is
+     * wrong with it. */
+    if (!has_suffix(path, ".safetensors") && !starts_like_safetensors(magic))
+        return el_fail(err, "%s is not a model file elves reads: it starts like none of "
+                       "safetensors, GGUF, a PyTorch zip or pickle, and .npy (ONNX files "
+                       "need the .onnx extension)", path);
     return add_safetensors(m, path, err);
 }
 

@@ -143,9 +143,10 @@ static int apply_plan(el_workspace *ws, size_t model, size_t tensor, el_bound bo
     return 0;
 }
 
-/* Whether the layer's predictions let its fixed codec meet its bound. A
- * codec whose error depends on the data (int8, int4, the casts) is only
- * judged here, on the prediction sample; err gets the reason it fails. */
+/* Returns whether the layer's predictions let its fixed codec meet its
+ * bound, and sets err to the reason when they do not. Codecs whose error
+ * depends on the data (int8, int4, the casts) are judged only here, on
+ * the prediction sample. */
 static int fixed_codec_fits(const el_workspace *ws, const el_layer *layer,
                             const el_tensor *t, const el_codec *codec, el_error *err)
 {
@@ -198,8 +199,8 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
     if (codec == NULL || fixed_codec_fits(ws, layer, t, codec, err))
         return 0;
 
-    /* The old plan gets its predictions back; a failure to predict them
-     * leaves the layer on auto under the new bound, which every layer
+    /* The old plan gets its predictions back. If they cannot be made
+     * again, the layer takes auto under the new bound, which every layer
      * can take. */
     el_error ignored;
     if (apply_plan(ws, model, tensor, old_bound, old_codec, &ignored) != 0)

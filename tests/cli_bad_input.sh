@@ -63,6 +63,25 @@ expect_error "verify flipped container" "checksum" "$ELVES" verify "$tmp/flipped
 expect_error "restore a model" "not an .elves container" "$ELVES" restore "$sample" -o "$tmp/x"
 [ ! -e "$tmp/x" ] || fail "a failed restore left $tmp/x behind"
 
+# A container or a text file given as a model, and outputs that cannot
+# become files, each with a message that names the problem. These used to
+# report a damaged safetensors header, or fail only after all the work
+# with the temporary file's name.
+expect_error "inspect a container" "is an elves container, not a model" \
+    "$ELVES" inspect "$tmp/good.elves"
+printf 'just some text, not weights\n' >"$tmp/notes.bin"
+expect_error "inspect a text file" "is not a model file elves reads" \
+    "$ELVES" inspect "$tmp/notes.bin"
+expect_error "compress into a missing folder" "folder $tmp/none of output .* does not exist" \
+    "$ELVES" compress "$sample" -o "$tmp/none/out.elves"
+mkdir "$tmp/folder"
+expect_error "compress onto a folder" "output $tmp/folder is a folder" \
+    "$ELVES" compress "$sample" -o "$tmp/folder"
+expect_error "restore into a missing folder" "folder $tmp/none of output" \
+    "$ELVES" restore "$tmp/good.elves" -o "$tmp/none/out.safetensors"
+[ -z "$(ls "$tmp/folder")" ] || fail "compress onto a folder wrote into it"
+ls "$tmp" | grep -q tmp- && fail "a failed output check left a temporary file"
+
 # Usage errors exit with 2.
 set +e
 "$ELVES" compress "$sample" >/dev/null 2>&1

@@ -52,8 +52,8 @@ for codec in zstd bytegroup elf elf-m; do
 done
 
 # Codecs whose error depends on the data fall back to auto too, without a
-# bound or with one tighter than they reach, and say why. They used to
-# fail the export with "no codec fits its plan".
+# bound or with one tighter than they reach, and print the reason. They
+# used to fail the export with "no codec fits its plan".
 for plan in "--codec int4" "--codec int8 --bound abs:1e-2" "--codec cast-bf16"; do
     # shellcheck disable=SC2086 # the plan is two or four words on purpose
     "$ELVES" compress samples/stories260K.safetensors -o "$tmp/c.elves" $plan \

@@ -236,6 +236,11 @@ int el_cli_compress(int argc, char **argv)
         return 2;
     }
 
+    if (el_check_output_file(out_path, &err) != 0) {
+        fprintf(stderr, "elves compress: %s\n", err.msg);
+        return 1;
+    }
+
     /* With a base, the workspace opens it first and exports only the rest. */
     const char **paths = calloc(n_models + 1, sizeof *paths);
     if (paths == NULL) {
