@@ -77,6 +77,23 @@ typedef int (*el_chunk_sink)(void *ctx, const uint8_t *bytes, size_t len, uint64
 int el_container_decode_stream(const el_container *c, size_t index, el_chunk_sink sink,
                                void *ctx, el_error *err);
 
+/* Whether the file at path starts with the container's magic. */
+int el_is_container_file(const char *path);
+
+/* One tensor of a container as a listing shows it, read from the manifest
+ * without decoding. */
+typedef struct el_container_listing {
+    el_container_tensor info;
+    const char *bound;        /* as the manifest writes it: "lossless", "abs:0.0001" */
+    char shape[96];           /* "[512, 64]" */
+    uint64_t stored;          /* payload bytes of its chunks; 0 for a copy */
+    size_t chunks;
+    long same_as;             /* index of the tensor whose payload it shares, or -1 */
+} el_container_listing;
+
+int el_container_list_tensor(const el_container *c, size_t index, el_container_listing *out,
+                             el_error *err);
+
 /* Reads a non-negative integer field that must fit in 2^53. */
 int el_json_u64(const cJSON *obj, const char *key, uint64_t *out, el_error *err);
 

@@ -193,8 +193,8 @@ int el_restore_tensor(const char *in_path, const char *name, const char *out_pat
         }
     }
     if (rc != 0 && index == c.n_tensors)
-        el_fail(err, "%s holds no tensor named \"%s\"; `elves verify %s` lists the count, "
-                "`elves inspect` on the restored model the names", in_path, name, in_path);
+        el_fail(err, "%s holds no tensor named \"%s\"; `elves inspect %s` lists the names",
+                in_path, name, in_path);
 
     size_t header_len = 0;
     char *header = rc == 0

@@ -67,8 +67,8 @@ expect_error "restore a model" "not an .elves container" "$ELVES" restore "$samp
 # become files, each with a message that names the problem. These used to
 # report a damaged safetensors header, or fail only after all the work
 # with the temporary file's name.
-expect_error "inspect a container" "is an elves container, not a model" \
-    "$ELVES" inspect "$tmp/good.elves"
+expect_error "compress a container" "is an elves container, not a model" \
+    "$ELVES" compress "$tmp/good.elves" -o "$tmp/again.elves"
 printf 'just some text, not weights\n' >"$tmp/notes.bin"
 expect_error "inspect a text file" "is not a model file elves reads" \
     "$ELVES" inspect "$tmp/notes.bin"

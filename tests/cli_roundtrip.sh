@@ -51,6 +51,22 @@ for codec in zstd bytegroup elf elf-m; do
         || fail "verify after --codec $codec"
 done
 
+# inspect lists a container's tensors without decoding them: each with its
+# codec and stored bytes, and a tied copy as a copy of its first.
+"$ELVES" compress "$BUILD/samples/synth-base.safetensors" -o "$tmp/synth.elves" >/dev/null \
+    || fail "compress synth-base"
+"$ELVES" inspect "$tmp/synth.elves" >"$tmp/listing" || fail "inspect a container"
+grep -q "elves container, 1 model, 51 tensors" "$tmp/listing" \
+    || fail "the container listing lacks its summary: $(head -1 "$tmp/listing")"
+grep -q "^model.embed_tokens.weight .* copy of lm_head.weight" "$tmp/listing" \
+    || fail "the container listing does not show the tied embedding as a copy"
+grep -q "^model.norm.weight  *F32 .* lossless" "$tmp/listing" \
+    || fail "the container listing lacks model.norm.weight"
+set +e
+"$ELVES" inspect "$tmp/synth.elves" samples/stories260K.safetensors >/dev/null 2>&1
+[ $? -eq 2 ] || fail "inspect of a container and a model together should exit 2"
+set -e
+
 # Codecs whose error depends on the data fall back to auto too, without a
 # bound or with one tighter than they reach, and print the reason. They
 # used to fail the export with "no codec fits its plan".

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/container_read.h"
 #include "../core/inspect_json.h"
 #include "../core/workspace.h"
 #include "cli.h"
@@ -12,10 +13,14 @@
 static void inspect_usage(FILE *out)
 {
     fputs("Usage: elves inspect MODEL... [--json] [--bound B] [--base BASE] [--level N] [-T N]\n"
+          "       elves inspect IN.elves...\n"
           "\n"
           "Prints every tensor's dtype, shape, size, share of |w| < 1, exponent\n"
           "entropy, duplicate and the predicted ratio of each codec (original bytes\n"
           "over compressed bytes; '~' marks a figure estimated from a sample).\n"
+          "Given .elves containers, lists their tensors instead: dtype, shape, size,\n"
+          "codec, bound, stored bytes, ratio and the error measured at export, the\n"
+          "names that `elves restore --tensor` takes.\n"
           "\n"
           "  --json       print one JSON document instead of tables\n"
           "  --bound B    bound for every layer: lossless (default), abs:E or rel:R\n"
@@ -96,6 +101,83 @@ static void print_model(const el_workspace *ws, size_t m)
     printf("\n");
 }
 
+/* Lists the tensors of one container. Returns 0, or 1 after printing the
+ * error. */
+static int print_container(const char *path)
+{
+    el_container c;
+    el_error err;
+    if (el_container_open(path, &c, &err) != 0) {
+        fprintf(stderr, "elves inspect: %s\n", err.msg);
+        return 1;
+    }
+
+    uint64_t original = 0, stored = 0;
+    el_container_listing *rows = calloc(c.n_tensors + 1, sizeof *rows);
+    int rc = rows != NULL ? 0 : el_fail(&err, "out of memory");
+    for (size_t i = 0; rc == 0 && i < c.n_tensors; i++) {
+        rc = el_container_list_tensor(&c, i, &rows[i], &err);
+        original += rows[i].info.nbytes;
+        stored += rows[i].stored;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "elves inspect: %s: %s\n", path, err.msg);
+        free(rows);
+        el_container_close(&c);
+        return 1;
+    }
+
+    char a[32], b[32];
+    printf("%s  (elves container, %zu model%s, %zu tensors, %s of tensors stored in %s, "
+           "ratio %.3f)\n\n", path, c.n_models, c.n_models == 1 ? "" : "s", c.n_tensors,
+           el_format_bytes(original, a, sizeof a), el_format_bytes(stored, b, sizeof b),
+           stored ? (double)original / (double)stored : 0.0);
+    printf("%-40s %-5s %-16s %10s %-10s %-14s %10s %7s %10s\n", "tensor", "dtype", "shape",
+           "bytes", "codec", "bound", "stored", "ratio", "max error");
+    for (size_t i = 0; i < c.n_tensors; i++) {
+        const el_container_listing *r = &rows[i];
+        printf("%-40s %-5s %-16s %10llu %-10s %-14s ", r->info.name,
+               el_dtype_name(r->info.dtype), r->shape, (unsigned long long)r->info.nbytes,
+               r->info.codec_name, r->bound);
+        if (r->same_as >= 0)
+            printf("%10s %7s %10.3g  copy of %s\n", "0", "-", r->info.max_error,
+                   rows[r->same_as].info.name);
+        else
+            printf("%10llu %7.3f %10.3g\n", (unsigned long long)r->stored,
+                   r->stored ? (double)r->info.nbytes / (double)r->stored : 0.0,
+                   r->info.max_error);
+    }
+    printf("\n");
+    free(rows);
+    el_container_close(&c);
+    return 0;
+}
+
+/* Lists the containers among the arguments when every one of them is a
+ * container. Returns -1 when none is, so that the caller opens models. */
+static int inspect_containers(int argc, char **argv, int json, int model_options)
+{
+    int containers = 0;
+    for (int i = optind; i < argc; i++)
+        containers += el_is_container_file(argv[i]);
+    if (containers == 0)
+        return -1;
+    if (containers != argc - optind) {
+        fprintf(stderr, "elves inspect: give models or .elves containers, not both\n");
+        return 2;
+    }
+    if (json || model_options) {
+        fprintf(stderr, "elves inspect: --json, --bound, --base and --level apply to models; "
+                "a container lists as a table\n");
+        return 2;
+    }
+
+    int rc = 0;
+    for (int i = optind; i < argc; i++)
+        rc |= print_container(argv[i]);
+    return rc;
+}
+
 int el_cli_inspect(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -107,7 +189,7 @@ int el_cli_inspect(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    int json = 0, level = 3, threads = 0, c;
+    int json = 0, level = 3, threads = 0, model_options = 0, c;
     el_bound bound = { EL_BOUND_LOSSLESS, 0 };
     const char *base_path = NULL;
     el_error err;
@@ -118,6 +200,7 @@ int el_cli_inspect(int argc, char **argv)
             json = 1;
             break;
         case 'l':
+            model_options = 1;
             level = atoi(optarg);
             if (level < 1 || level > 19) {
                 fprintf(stderr, "elves inspect: invalid --level \"%s\": use 1 to 19\n", optarg);
@@ -125,12 +208,14 @@ int el_cli_inspect(int argc, char **argv)
             }
             break;
         case 'b':
+            model_options = 1;
             if (el_bound_parse(optarg, &bound, &err) != 0) {
                 fprintf(stderr, "elves inspect: %s\n", err.msg);
                 return 2;
             }
             break;
         case 'B':
+            model_options = 1;
             base_path = optarg;
             break;
         case 'T':
@@ -150,6 +235,10 @@ int el_cli_inspect(int argc, char **argv)
         fprintf(stderr, "Run `elves inspect --help` for the options.\n");
         return 2;
     }
+
+    int listed = inspect_containers(argc, argv, json, model_options);
+    if (listed >= 0)
+        return listed;
 
     /* A base opens as the first model; every other model is paired with it. */
     size_t n_paths = (size_t)(argc - optind) + (base_path != NULL);
