@@ -402,7 +402,11 @@ int el_cli_restore(int argc, char **argv)
         fprintf(stderr, "elves restore: %s\n", err.msg);
         return 1;
     }
-    printf("%s: restored from %s, every checksum verified\n", out_path, argv[optind]);
+    if (tensor != NULL)
+        printf("%s: tensor \"%s\" restored from %s, its checksums verified\n", out_path,
+               tensor, argv[optind]);
+    else
+        printf("%s: restored from %s, every checksum verified\n", out_path, argv[optind]);
     return 0;
 }
 
