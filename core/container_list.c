@@ -1,4 +1,4 @@
-/* A container's contents for people: each tensor's manifest entry with its
+/* A container's contents, for people and for scripts: each tensor's manifest
  * shape, bound and the payload bytes of its chunks, without decoding. */
 #include "container_read.h"
 
@@ -90,4 +90,87 @@ int el_container_list_tensor(const el_container *c, size_t index, el_container_l
     if (stored_bytes(c, chunks, &out->stored, &out->chunks, err) != 0)
         return el_fail_context(err, "tensor \"%s\"", out->info.name);
     return 0;
+}
+
+/* One container's object in the listing document. */
+static cJSON *container_json(const char *path, el_error *err)
+{
+    el_container c;
+    if (el_container_open(path, &c, err) != 0)
+        return NULL;
+
+    cJSON *o = cJSON_CreateObject();
+    cJSON *tensors = o != NULL ? cJSON_AddArrayToObject(o, "tensors") : NULL;
+    int rc = tensors != NULL ? 0 : el_fail(err, "out of memory building the listing");
+    uint64_t original = 0, stored = 0;
+    for (size_t i = 0; rc == 0 && i < c.n_tensors; i++) {
+        el_container_listing row;
+        rc = el_container_list_tensor(&c, i, &row, err);
+        if (rc != 0)
+            break;
+        original += row.info.nbytes;
+        stored += row.stored;
+
+        const cJSON *entry = cJSON_GetArrayItem(c.tensors, (int)i);
+        const cJSON *source = row.same_as >= 0 ? cJSON_GetArrayItem(c.tensors, (int)row.same_as)
+                                               : NULL;
+        cJSON *t = cJSON_CreateObject();
+        if (t == NULL || !cJSON_AddItemToArray(tensors, t)) {
+            cJSON_Delete(t);
+            rc = el_fail(err, "out of memory building the listing");
+            break;
+        }
+        cJSON_AddStringToObject(t, "name", row.info.name);
+        cJSON_AddStringToObject(t, "dtype", el_dtype_name(row.info.dtype));
+        cJSON_AddItemToObject(t, "shape",
+                              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(entry, "shape"), 1));
+        cJSON_AddNumberToObject(t, "bytes", (double)row.info.nbytes);
+        cJSON_AddStringToObject(t, "codec", row.info.codec_name);
+        cJSON_AddStringToObject(t, "bound", row.bound);
+        cJSON_AddNumberToObject(t, "stored", (double)row.stored);
+        cJSON_AddNumberToObject(t, "chunks", (double)row.chunks);
+        cJSON_AddNumberToObject(t, "max_error", row.info.max_error);
+        if (source != NULL)
+            cJSON_AddItemToObject(t, "copy_of", cJSON_Duplicate(
+                cJSON_GetObjectItemCaseSensitive(source, "name"), 0));
+        else
+            cJSON_AddNullToObject(t, "copy_of");
+    }
+    if (rc == 0) {
+        cJSON_AddStringToObject(o, "path", path);
+        cJSON_AddNumberToObject(o, "models", (double)c.n_models);
+        cJSON_AddNumberToObject(o, "bytes", (double)original);
+        cJSON_AddNumberToObject(o, "stored", (double)stored);
+    }
+    el_container_close(&c);
+    if (rc != 0) {
+        cJSON_Delete(o);
+        el_fail_context(err, "%s", path);
+        return NULL;
+    }
+    return o;
+}
+
+char *el_containers_json(const char *const *paths, size_t n, el_error *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = root != NULL ? cJSON_AddArrayToObject(root, "containers") : NULL;
+    if (list == NULL) {
+        cJSON_Delete(root);
+        el_fail(err, "out of memory building the listing");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = container_json(paths[i], err);
+        if (o == NULL) {
+            cJSON_Delete(root);
+            return NULL;
+        }
+        cJSON_AddItemToArray(list, o);
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (text == NULL)
+        el_fail(err, "out of memory printing the listing");
+    return text;
 }

@@ -94,6 +94,13 @@ typedef struct el_container_listing {
 int el_container_list_tensor(const el_container *c, size_t index, el_container_listing *out,
                              el_error *err);
 
+/* The listing of the containers at paths as one JSON document (caller
+ * frees): {"containers": [{"path", "models", "bytes", "stored",
+ * "tensors": [{"name", "dtype", "shape", "bytes", "codec", "bound",
+ * "stored", "chunks", "max_error", "copy_of"}]}]}. Returns NULL with err
+ * set. */
+char *el_containers_json(const char *const *paths, size_t n, el_error *err);
+
 /* Reads a non-negative integer field that must fit in 2^53. */
 int el_json_u64(const cJSON *obj, const char *key, uint64_t *out, el_error *err);
 

@@ -62,6 +62,11 @@ grep -q "^model.embed_tokens.weight .* copy of lm_head.weight" "$tmp/listing" \
     || fail "the container listing does not show the tied embedding as a copy"
 grep -q "^model.norm.weight  *F32 .* lossless" "$tmp/listing" \
     || fail "the container listing lacks model.norm.weight"
+"$ELVES" inspect --json "$tmp/synth.elves" >"$tmp/listing.json" || fail "inspect --json a container"
+for field in '"containers":' '"stored":' '"chunks":' '"codec":"' '"bound":"lossless"' \
+             '"copy_of":"lm_head.weight"' '"shape":[1000,128]'; do
+    grep -qF -- "$field" "$tmp/listing.json" || fail "the container's JSON lacks $field"
+done
 set +e
 "$ELVES" inspect "$tmp/synth.elves" samples/stories260K.safetensors >/dev/null 2>&1
 [ $? -eq 2 ] || fail "inspect of a container and a model together should exit 2"

@@ -13,14 +13,15 @@
 static void inspect_usage(FILE *out)
 {
     fputs("Usage: elves inspect MODEL... [--json] [--bound B] [--base BASE] [--level N] [-T N]\n"
-          "       elves inspect IN.elves...\n"
+          "       elves inspect IN.elves... [--json]\n"
           "\n"
           "Prints every tensor's dtype, shape, size, share of |w| < 1, exponent\n"
           "entropy, duplicate and the predicted ratio of each codec (original bytes\n"
           "over compressed bytes; '~' marks a figure estimated from a sample).\n"
           "Given .elves containers, lists their tensors instead: dtype, shape, size,\n"
           "codec, bound, stored bytes, ratio and the error measured at export, the\n"
-          "names that `elves restore --tensor` takes.\n"
+          "names that `elves restore --tensor` takes; --json prints them as one\n"
+          "document.\n"
           "\n"
           "  --json       print one JSON document instead of tables\n"
           "  --bound B    bound for every layer: lossless (default), abs:E or rel:R\n"
@@ -166,10 +167,22 @@ static int inspect_containers(int argc, char **argv, int json, int model_options
         fprintf(stderr, "elves inspect: give models or .elves containers, not both\n");
         return 2;
     }
-    if (json || model_options) {
-        fprintf(stderr, "elves inspect: --json, --bound, --base and --level apply to models; "
-                "a container lists as a table\n");
+    if (model_options) {
+        fprintf(stderr, "elves inspect: --bound, --base and --level apply to models, not to "
+                "containers\n");
         return 2;
+    }
+    if (json) {
+        el_error err;
+        char *text = el_containers_json((const char *const *)argv + optind,
+                                        (size_t)(argc - optind), &err);
+        if (text == NULL) {
+            fprintf(stderr, "elves inspect: %s\n", err.msg);
+            return 1;
+        }
+        puts(text);
+        free(text);
+        return 0;
     }
 
     int rc = 0;
