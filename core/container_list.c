@@ -1,5 +1,6 @@
-/* A container's contents, for people and for scripts: each tensor's manifest
- * shape, bound and the payload bytes of its chunks, without decoding. */
+/* A container's contents, for people and for scripts: each tensor's
+ * manifest entry with its shape, bound and the payload bytes of its
+ * chunks, read without decoding. */
 #include "container_read.h"
 
 #include <stdio.h>
