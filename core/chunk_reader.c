@@ -1,4 +1,5 @@
 #include "chunk_reader.h"
+#include "container_format.h"
 #include "pool.h"
 
 #include <stdio.h>
@@ -54,7 +55,7 @@ static int decode_chunk(const el_container *c, const el_container_tensor *info,
     uint64_t blob;
     const cJSON *codec_name = cJSON_GetObjectItemCaseSensitive(chunk, "codec");
     if (!cJSON_IsString(codec_name) || el_json_u64(chunk, "blob", &blob, err) != 0)
-        return el_fail(err, "a chunk has no blob or codec; the container is damaged");
+        return el_fail(err, "a chunk has no blob or codec; " EL_DAMAGED);
 
     const uint8_t *payload;
     size_t payload_len;
@@ -73,7 +74,7 @@ static int decode_chunk(const el_container *c, const el_container_tensor *info,
         return el_fail(err, "unknown codec \"%s\"; this elves build does not have it",
                        codec_name->valuestring);
     if (info->base_tensor == NULL)
-        return el_fail(err, "delta chunk without a base tensor; the container is damaged");
+        return el_fail(err, "delta chunk without a base tensor; " EL_DAMAGED);
     if (*base == NULL && base_bytes(c, info, base, err) != 0)
         return -1;
     size_t size = el_dtype_size(info->dtype);
@@ -162,7 +163,7 @@ static int prepare(el_chunk_reader *r, size_t k, el_error *err)
     if (el_container_tensor_info(c, (size_t)source, &p->stored, err) != 0)
         return el_fail_context(err, "tensor \"%s\"", p->info.name);
     if (!cJSON_IsArray(p->chunks))
-        return el_fail(err, "tensor \"%s\": no chunk list; the container is damaged",
+        return el_fail(err, "tensor \"%s\": no chunk list; " EL_DAMAGED,
                        p->info.name);
     if (p->stored.dtype != p->info.dtype || p->stored.nbytes != p->info.nbytes)
         return el_fail(err, "tensor \"%s\": same_as points at a tensor of another "
@@ -184,7 +185,7 @@ static int submit_next(el_chunk_reader *r, decode_job *job, el_error *err)
         return -1;
     if (count == 0 || count > p->info.count - r->next_first)
         return el_fail(err, "chunk of %llu elements at element %llu overruns the %llu "
-                       "elements; the container is damaged", (unsigned long long)count,
+                       "elements; " EL_DAMAGED, (unsigned long long)count,
                        (unsigned long long)r->next_first, (unsigned long long)p->info.count);
 
     if (job->cap < count * size) {
@@ -277,7 +278,7 @@ static int check_tensor(const el_chunk_reader *r, const tensor_plan *p, el_error
     const char *expected = p->info.lossless ? p->info.hash : p->info.decoded_hash;
     if (strcmp(actual, expected) != 0)
         return el_fail(err, "tensor \"%s\": checksum mismatch after decoding (stored %s, "
-                       "computed %s); the container is damaged", p->info.name, expected,
+                       "computed %s); " EL_DAMAGED, p->info.name, expected,
                        actual);
     return 0;
 }
@@ -314,8 +315,8 @@ int el_chunk_reader_next(el_chunk_reader *r, el_chunk *out, el_error *err)
                                    p->info.codec_name);
         }
         if (r->received != p->info.count)
-            return el_fail(err, "tensor \"%s\": chunks hold %llu of %llu elements; the "
-                           "container is damaged", p->info.name,
+            return el_fail(err, "tensor \"%s\": chunks hold %llu of %llu elements; "
+                           EL_DAMAGED, p->info.name,
                            (unsigned long long)r->received, (unsigned long long)p->info.count);
         /* Only a tensor without elements gets here without a chunk. */
         if (check_tensor(r, p, err) != 0)

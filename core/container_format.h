@@ -15,6 +15,10 @@
 #define EL_CONTAINER_TRAILER_LEN 32
 #define EL_CONTAINER_VERSION 1
 
+/* The ends of the messages for a damaged container: what to do about it. */
+#define EL_COPY_AGAIN "copy it again from its source"
+#define EL_DAMAGED "the container is damaged: " EL_COPY_AGAIN
+
 /* Largest manifest a reader accepts: far above what a model with a million
  * tensors needs, and a cap on what a damaged trailer can make us allocate. */
 #define EL_CONTAINER_MAX_MANIFEST (1ull << 30)

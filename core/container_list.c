@@ -86,7 +86,7 @@ int el_container_list_tensor(const el_container *c, size_t index, el_container_l
     }
     const cJSON *chunks = cJSON_GetObjectItemCaseSensitive(entry, "chunks");
     if (!cJSON_IsArray(chunks))
-        return el_fail(err, "tensor \"%s\": no chunk list; the container is damaged",
+        return el_fail(err, "tensor \"%s\": no chunk list; " EL_DAMAGED,
                        out->info.name);
     if (stored_bytes(c, chunks, &out->stored, &out->chunks, err) != 0)
         return el_fail_context(err, "tensor \"%s\"", out->info.name);

@@ -99,8 +99,8 @@ int el_container_open(const char *path, el_container *c, el_error *err)
     }
     if (memcmp(trailer + 24, EL_CONTAINER_END, 8) != 0) {
         el_container_close(c);
-        return el_fail(err, "%s: the trailer is missing; the file is truncated or damaged",
-                       path);
+        return el_fail(err, "%s: the trailer is missing; the file is truncated or damaged: "
+                       EL_COPY_AGAIN, path);
     }
 
     uint64_t offset = load_u64le(trailer);
@@ -111,12 +111,13 @@ int el_container_open(const char *path, el_container *c, el_error *err)
         || offset + len != limit || len > EL_CONTAINER_MAX_MANIFEST) {
         el_container_close(c);
         return el_fail(err, "%s: manifest offset %llu and length %llu do not fit the file; "
-                       "the file is damaged", path, (unsigned long long)offset,
+                       "the file is damaged: " EL_COPY_AGAIN, path, (unsigned long long)offset,
                        (unsigned long long)len);
     }
     if (XXH3_64bits(c->map + offset, len) != hash) {
         el_container_close(c);
-        return el_fail(err, "%s: manifest checksum mismatch; the file is damaged", path);
+        return el_fail(err, "%s: manifest checksum mismatch; the file is damaged: "
+                       EL_COPY_AGAIN, path);
     }
 
     c->blobs_end = offset;
@@ -234,15 +235,15 @@ int el_container_blob(const el_container *c, uint64_t index, const uint8_t **dat
     if (offset < EL_CONTAINER_MAGIC_LEN || offset > c->blobs_end
         || length > c->blobs_end - offset)
         return el_fail(err, "blob %llu (offset %llu, length %llu) lies outside the data "
-                       "area; the container is damaged", (unsigned long long)index,
+                       "area; " EL_DAMAGED, (unsigned long long)index,
                        (unsigned long long)offset, (unsigned long long)length);
 
     char actual[17];
     snprintf(actual, sizeof actual, "%016llx",
              (unsigned long long)XXH3_64bits(c->map + offset, length));
     if (strcmp(actual, hash) != 0)
-        return el_fail(err, "blob %llu checksum mismatch (stored %s, computed %s); the "
-                       "container is damaged", (unsigned long long)index, hash, actual);
+        return el_fail(err, "blob %llu checksum mismatch (stored %s, computed %s); " EL_DAMAGED,
+                       (unsigned long long)index, hash, actual);
 
     *data = c->map + offset;
     *len = length;

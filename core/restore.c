@@ -22,7 +22,7 @@ static int check_file_name(const char *name, el_error *err)
     if (name[0] == '\0' || strchr(name, '/') != NULL || strcmp(name, ".") == 0
         || strcmp(name, "..") == 0)
         return el_fail(err, "file name \"%s\" in the manifest is not a plain file name; "
-                       "the container is damaged", name);
+                       EL_DAMAGED, name);
     return 0;
 }
 
@@ -133,7 +133,7 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
                 rc = el_container_blob(c, index, &blob, &blob_len, err);
             if (rc == 0 && size > EL_CONTAINER_MAX_OPAQUE)
                 rc = el_fail(err, "opaque segment claims %llu bytes, more than the "
-                             "%llu allowed; the container is damaged",
+                             "%llu allowed; " EL_DAMAGED,
                              (unsigned long long)size, EL_CONTAINER_MAX_OPAQUE);
             if (rc == 0 && (bytes = malloc(size ? size : 1)) == NULL)
                 rc = el_fail(err, "out of memory");
@@ -165,7 +165,7 @@ static int decode_file(const el_container *c, const cJSON *file, segment_fn fn, 
         const cJSON *expected = cJSON_GetObjectItemCaseSensitive(file, "xxh3_128");
         if (!cJSON_IsString(expected) || strcmp(actual, expected->valuestring) != 0)
             rc = el_fail(err, "file \"%s\": restored bytes differ from the original "
-                         "checksum; the container is damaged", name);
+                         "checksum; " EL_DAMAGED, name);
     }
     XXH3_freeState(state);
     if (rc != 0)
@@ -213,13 +213,13 @@ static int fix_crcs(int fd, const char *path, const cJSON *file, el_error *err)
     cJSON_ArrayForEach(fix, cJSON_GetObjectItemCaseSensitive(file, "crc_fixups")) {
         int n = cJSON_GetArraySize(fix);
         if (!cJSON_IsArray(fix) || n < 3 || n > 5)
-            return el_fail(err, "crc_fixups entry of %d numbers; the container is damaged", n);
+            return el_fail(err, "crc_fixups entry of %d numbers; " EL_DAMAGED, n);
 
         uint64_t v[5];
         for (int i = 0; i < n; i++) {
             double d = cJSON_GetArrayItem(fix, i)->valuedouble;
             if (!(d >= 0) || d > 9007199254740992.0)
-                return el_fail(err, "invalid crc_fixups value %g; the container is damaged", d);
+                return el_fail(err, "invalid crc_fixups value %g; " EL_DAMAGED, d);
             v[i] = (uint64_t)d;
         }
 
@@ -262,7 +262,7 @@ static int file_name(const cJSON *file, const char **name, el_error *err)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(file, "name");
     if (!cJSON_IsString(item))
-        return el_fail(err, "manifest file entry has no name; the container is damaged");
+        return el_fail(err, "manifest file entry has no name; " EL_DAMAGED);
     *name = item->valuestring;
     return check_file_name(*name, err);
 }
