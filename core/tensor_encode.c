@@ -1,5 +1,6 @@
 #include "tensor_encode.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -22,8 +23,12 @@ size_t el_chunk_elements(el_dtype dt, size_t chunk_bytes)
 /* The coders an export tries, best first: the layer's delta codec if it has
  * one, then its fixed codec or, for auto, every codec that honours the
  * bound by predicted ratio. A prediction from a sample can be wrong, so a
- * chunk that misses its bound takes the next one. */
-static size_t list_coders(const el_workspace *ws, const el_layer *layer, coder *out)
+ * chunk that misses its bound takes the next one. A fixed codec whose
+ * error depends on the data (int8, int4, the casts) was judged on the
+ * sample alone, so after it come the codecs auto would take, as for a
+ * layer that cannot take the fixed codec at all. */
+static size_t list_coders(const el_workspace *ws, const el_layer *layer, el_dtype dt,
+                          const el_codec_params *params, coder *out)
 {
     size_t n = 0;
     const el_delta_codec *delta = el_layer_delta(layer);
@@ -34,6 +39,15 @@ static size_t list_coders(const el_workspace *ws, const el_layer *layer, coder *
     size_t k = el_layer_candidates(layer, ws->policy, order, EL_MAX_CODECS);
     for (size_t i = 0; i < k; i++)
         out[n++] = (coder){ el_codecs[order[i]]->name, el_codecs[order[i]], NULL, NULL };
+    if (layer->codec == NULL || !isinf(layer->codec->max_error(dt, params)))
+        return n;
+
+    el_layer as_auto = *layer;
+    as_auto.codec = NULL;
+    k = el_layer_candidates(&as_auto, ws->policy, order, EL_MAX_CODECS);
+    for (size_t i = 0; i < k; i++)
+        if (el_codecs[order[i]] != layer->codec)
+            out[n++] = (coder){ el_codecs[order[i]]->name, el_codecs[order[i]], NULL, NULL };
     return n;
 }
 
@@ -92,7 +106,7 @@ static void run_job(el_task *task)
     const el_layer *layer = &job->ws->layers[job->m][job->t];
     el_codec_params params = el_bound_params(layer->abs_bound, job->ws->zstd_level);
     coder coders[EL_MAX_CODECS + 1];
-    size_t n = list_coders(job->ws, layer, coders);
+    size_t n = list_coders(job->ws, layer, t->dtype, &params, coders);
 
     size_t bytes = job->count * el_dtype_size(t->dtype) + 1;
     if (job->decoded_cap < bytes) {
