@@ -267,8 +267,8 @@ static EL_ALWAYS_INLINE size_t float_codes(el_dtype dt, const uint8_t *src, size
 
 /* codes and inside each hold EL_ELF_BLOCK words. */
 static void split_float(el_dtype dt, const uint8_t *src, size_t count, int m,
-                        uint8_t *const *planes, uint32_t *codes, uint32_t *inside, el_buf *outliers, int *rc,
-                        el_error *err)
+                        uint8_t *const *planes, uint32_t *codes, uint32_t *inside,
+                        el_buf *outliers, int *rc, el_error *err)
 {
     const size_t size = el_dtype_size(dt);
     const size_t nplanes = (size_t)(m + 8) / 8;
