@@ -16,7 +16,11 @@ int el_is_container_file(const char *path)
     char magic[EL_CONTAINER_MAGIC_LEN];
     size_t n = fread(magic, 1, sizeof magic, f);
     fclose(f);
-    return n == sizeof magic && memcmp(magic, EL_CONTAINER_MAGIC, sizeof magic) == 0;
+
+    /* The last two bytes of the magic are the format version, which
+     * el_container_open checks with its own message. */
+    const size_t name = EL_CONTAINER_MAGIC_LEN - 2;
+    return n == sizeof magic && memcmp(magic, EL_CONTAINER_MAGIC, name) == 0;
 }
 
 /* Writes the manifest's "shape" array as "[a, b]" into out. */

@@ -77,7 +77,8 @@ typedef int (*el_chunk_sink)(void *ctx, const uint8_t *bytes, size_t len, uint64
 int el_container_decode_stream(const el_container *c, size_t index, el_chunk_sink sink,
                                void *ctx, el_error *err);
 
-/* Whether the file at path starts with the container's magic. */
+/* Returns whether the file at path starts with the container's magic, of
+ * any format version. */
 int el_is_container_file(const char *path);
 
 /* One tensor of a container as a listing shows it, read from the manifest

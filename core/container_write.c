@@ -362,8 +362,8 @@ static void drain_window(writer *w)
 
 /* Adds len bytes of tensor t, from byte `at` of the tensor, to the file
  * checksum. Readers point a stored tensor's data at its bytes in the file
- * mapping, so `read` normally holds them, just read; otherwise the bytes
- * come from the mapping. */
+ * mapping, so `read` is normally those bytes, just read. Otherwise they
+ * are read from the mapping. */
 static void hash_file_bytes(writer *w, const el_workspace *ws, size_t m, size_t t,
                             uint64_t at, size_t len, const uint8_t *read)
 {
@@ -580,7 +580,7 @@ static int write_opaque(writer *w, const void *bytes, size_t len, const char *ou
     return 0;
 }
 
-/* Adds a file's entry to files. Its "xxh3_128" holds a placeholder of the
+/* Adds a file's entry to files. Its "xxh3_128" is a placeholder of the
  * same length until set_file_hash fills it in. */
 static cJSON *file_entry(const char *name, uint64_t size, cJSON *files, el_error *err)
 {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "container_read.h"
 #include "formats.h"
 #include "pytorch.h"
 #include "safetensors.h"
@@ -494,8 +495,7 @@ static int open_file(el_model *m, const char *path, el_error *err)
 
     uint8_t magic[MAGIC_BYTES];
     read_magic(path, magic);
-    /* The container's magic, up to its version bytes. */
-    if (memcmp(magic, "ELVES\0", 6) == 0)
+    if (el_is_container_file(path))
         return el_fail(err, "%s is an elves container, not a model: check it with `elves "
                        "verify`, or write the model back with `elves restore`", path);
     if (memcmp(magic, "GGUF", 4) == 0 || has_suffix(path, ".gguf"))

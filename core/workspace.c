@@ -119,7 +119,7 @@ static int fail_not_ready(const el_workspace *ws, const el_tensor *t, el_error *
 
 /* Sets the layer's bound and codec and predicts what they give, unless
  * the predictions already hold for them. */
-static int apply_plan(el_workspace *ws, size_t model, size_t tensor, el_bound bound,
+static int set_and_predict(el_workspace *ws, size_t model, size_t tensor, el_bound bound,
                       const el_codec *codec, el_error *err)
 {
     const el_tensor *t = &ws->models[model].tensors[tensor];
@@ -145,8 +145,8 @@ static int apply_plan(el_workspace *ws, size_t model, size_t tensor, el_bound bo
 
 /* Returns whether the layer's predictions let its fixed codec meet its
  * bound, and sets err to the reason when they do not. Codecs whose error
- * depends on the data (int8, int4, the casts) are judged only here, on
- * the prediction sample. */
+ * depends on the data (int8, int4, the casts) are judged here on the
+ * prediction sample, and at export chunk by chunk (list_coders). */
 static int fixed_codec_fits(const el_workspace *ws, const el_layer *layer,
                             const el_tensor *t, const el_codec *codec, el_error *err)
 {
@@ -194,7 +194,7 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
 
     el_bound old_bound = layer->bound;
     const el_codec *old_codec = layer->codec;
-    if (apply_plan(ws, model, tensor, bound, codec, err) != 0)
+    if (set_and_predict(ws, model, tensor, bound, codec, err) != 0)
         return -1;
     if (codec == NULL || fixed_codec_fits(ws, layer, t, codec, err))
         return 0;
@@ -203,8 +203,8 @@ int el_layer_set_plan(el_workspace *ws, size_t model, size_t tensor,
      * again, the layer takes auto under the new bound, which every layer
      * can take. */
     el_error ignored;
-    if (apply_plan(ws, model, tensor, old_bound, old_codec, &ignored) != 0)
-        apply_plan(ws, model, tensor, bound, NULL, &ignored);
+    if (set_and_predict(ws, model, tensor, old_bound, old_codec, &ignored) != 0)
+        set_and_predict(ws, model, tensor, bound, NULL, &ignored);
     return -1;
 }
 

@@ -38,32 +38,6 @@ static uint64_t get_bits(el_dtype dt, const uint8_t *src, size_t i)
     return v;
 }
 
-/* Float elements with NaN payloads, infinities, both zeros, subnormals,
- * values around +-1, |w| in the thousands and bell-shaped weights. */
-static void fill_floats(el_dtype dt, size_t n, uint64_t seed, uint8_t *out)
-{
-    uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
-    el_float_layout f = el_dtype_float_layout(dt);
-    double tiny = ldexp(1.0, 1 - f.bias - f.mantissa_bits);
-    for (size_t i = 0; i < n; i++) {
-        unsigned kind = (unsigned)(test_rand(&state) % 16);
-        double v;
-        if (kind == 0) {
-            put_bits(dt, out, i, nan_patterns[nan_row(dt)][test_rand(&state) % 3]);
-            continue;
-        } else if (kind == 1) {
-            v = test_special_values[test_rand(&state) % TEST_SPECIAL_COUNT];
-        } else if (kind == 2) {
-            v = tiny * (double)(test_rand(&state) % 64) * (test_rand(&state) & 1 ? -1 : 1);
-        } else if (kind == 3) {
-            v = (test_uniform(&state) - 0.5) * 8000.0;
-        } else {
-            v = test_normal(&state, 0.05);
-        }
-        el_store_double(dt, out, i, v);
-    }
-}
-
 static void fill_integers(el_dtype dt, size_t n, uint64_t seed, uint8_t *out)
 {
     uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
@@ -80,7 +54,7 @@ static void fill_integers(el_dtype dt, size_t n, uint64_t seed, uint8_t *out)
 static void fill_base(el_dtype dt, size_t n, uint64_t seed, uint8_t *out)
 {
     if (el_dtype_is_float(dt))
-        fill_floats(dt, n, seed, out);
+        fill_tensor(dt, n, seed, out);
     else
         fill_integers(dt, n, seed, out);
 }

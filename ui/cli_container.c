@@ -59,9 +59,9 @@ static void compress_usage(FILE *out)
 
 /* Applies one bound and codec to every layer. A layer the fixed codec cannot
  * take keeps auto: the count of such layers is returned in *fallbacks and
- * the reason the first of them gave in *why. */
+ * the reason the first of them gave in *first_reason. */
 static int apply_plan(el_workspace *ws, el_bound bound, const el_codec *codec,
-                      size_t *fallbacks, el_error *why, el_error *err)
+                      size_t *fallbacks, el_error *first_reason, el_error *err)
 {
     *fallbacks = 0;
     for (size_t m = 0; m < ws->n_models; m++) {
@@ -70,7 +70,7 @@ static int apply_plan(el_workspace *ws, el_bound bound, const el_codec *codec,
             if (codec != NULL && el_layer_set_plan(ws, m, t, bound, codec, &reason) == 0)
                 continue;
             if (codec != NULL && (*fallbacks)++ == 0)
-                *why = reason;
+                *first_reason = reason;
             if (el_layer_set_plan(ws, m, t, bound, NULL, err) != 0)
                 return -1;
         }
@@ -267,7 +267,7 @@ int el_cli_compress(int argc, char **argv)
     ws.memory_budget = (size_t)memory_mib << 20;
 
     size_t fallbacks = 0;
-    el_error why = { { 0 } };
+    el_error first_reason = { { 0 } };
     el_export_report report;
     memset(&report, 0, sizeof report);
     if (plan_path == NULL)
@@ -277,7 +277,7 @@ int el_cli_compress(int argc, char **argv)
     if (rc == 0 && plan_path != NULL)
         rc = el_plan_load(&ws, first, plan_path, &err);
     else if (rc == 0)
-        rc = apply_plan(&ws, bound, codec, &fallbacks, &why, &err);
+        rc = apply_plan(&ws, bound, codec, &fallbacks, &first_reason, &err);
     if (rc == 0 && policy_given)
         el_workspace_set_policy(&ws, policy);
     if (rc == 0 && base_path != NULL)
@@ -292,7 +292,7 @@ int el_cli_compress(int argc, char **argv)
         if (fallbacks)
             fprintf(stderr, "elves compress: %zu layer%s could not use %s and took auto; "
                     "the first: %s\n", fallbacks, fallbacks == 1 ? "" : "s", codec->name,
-                    why.msg);
+                    first_reason.msg);
         print_report(&report, out_path);
     } else {
         fprintf(stderr, "elves compress: %s\n", err.msg);
